@@ -1,0 +1,80 @@
+/* libcurl multi_socket driven by libevent: submit an HTTP request with a
+ * completion callback. Shared by the poller and the webhook sink. */
+#ifndef RECONCILED_FETCH_H
+#define RECONCILED_FETCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define FETCH_BODY_MAX	(64 * 1024)	/* answers past this are aborted */
+
+struct event_base;
+
+enum fetch_error {
+	FETCH_OK,		/* an HTTP answer arrived (any status code) */
+	FETCH_ETIMEOUT,		/* connect or total deadline passed */
+	FETCH_ERESOLVE,		/* name did not resolve */
+	FETCH_ECONNECT,		/* refused, unreachable */
+	FETCH_ETLS,		/* handshake failed: client cert refused, server
+				 * cert not verified, protocol mismatch */
+	FETCH_ECERT,		/* our own cert/key could not be loaded */
+	FETCH_ETOOBIG,		/* body over FETCH_BODY_MAX */
+	FETCH_ERESET,		/* connection reset or closed mid-answer */
+	FETCH_EOTHER
+};
+
+struct fetch_tls {
+	const char	*cert;		/* client certificate (PEM), NULL = none */
+	const char	*key;		/* its private key (PEM) */
+	const char	*ca;		/* CA bundle to verify the server, NULL = system */
+};
+
+struct fetch_request {
+	const char	*url;
+	const char	*body;		/* POST body, copied by fetch_submit */
+	size_t		 body_len;
+	const char	*const *headers;	/* NULL-terminated "Name: value" */
+	int64_t		 timeout_ms;
+	int64_t		 connect_timeout_ms;
+	int		 use_tls_identity;	/* send the client certificate */
+};
+
+struct fetch_result {
+	enum fetch_error error;
+	long		 http_code;	/* 0 without an answer */
+	const char	*body;		/* valid during the callback only */
+	size_t		 body_len;
+	int64_t		 retry_after_ms;	/* -1 when absent */
+	int64_t		 elapsed_ms;
+	const char	*message;	/* curl's explanation, "" if none */
+};
+
+typedef void	(*fetch_done_fn)(const struct fetch_result *, void *arg);
+
+struct fetch;
+
+/* Returns NULL and sets *err (caller frees) if curl cannot be set up. */
+struct fetch	*fetch_new(struct event_base *, char **err);
+/* Frees; requests still in flight are aborted without calling back. */
+void		 fetch_free(struct fetch *);
+
+/* Sets the client identity used by requests submitted from now on; requests
+ * in flight finish with the identity they started with. Strings are copied. */
+void		 fetch_set_tls(struct fetch *, const struct fetch_tls *);
+
+/* Starts a request; done is called exactly once, from the event loop, never
+ * from inside this call. Returns 0, or -1 if it could not be started. */
+int		 fetch_submit(struct fetch *, const struct fetch_request *,
+		    fetch_done_fn done, void *arg);
+
+size_t		 fetch_inflight(const struct fetch *);
+
+const char	*fetch_error_name(enum fetch_error);
+
+/* Checks that cert and key load and belong together (OpenSSL). Returns 0, or
+ * -1 with a message in *err (caller frees). *not_after receives the
+ * certificate's expiry in unix seconds. */
+int		 fetch_check_identity(const char *cert, const char *key,
+		    int64_t *not_after, char **err);
+
+#endif

@@ -1,0 +1,167 @@
+/* The ledger: every order the daemon was told about, the events it emitted
+ * (the outbox), the audit trail of status changes and the sinks' cursors, in
+ * one SQLite file. Every write that gates money is a committed transaction. */
+#ifndef RECONCILED_LEDGER_H
+#define RECONCILED_LEDGER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ORDER_ID_MAX	128
+#define USER_KEY_MAX	128
+#define SKU_MAX		256
+#define REF_MAX		1024
+#define STATUS_MAX	64
+#define REASON_MAX	1024
+#define DETERMINED_MAX	40
+
+enum order_state {
+	ST_PENDING,
+	ST_GRANTED,
+	ST_REFUNDED,
+	ST_FAILED,
+	ST_NOT_FOUND,
+	ST_MISMATCH,
+	ST_EXPIRED,
+	ST_HELD,
+	ST__COUNT
+};
+
+enum event_type {
+	EV_NONE,
+	EV_GRANT,
+	EV_REFUND,
+	EV_FAILED,
+	EV_NOT_FOUND,
+	EV_MISMATCH,
+	EV_EXPIRED,
+	EV_HELD,
+	EV_ANOMALY,
+	EV__COUNT
+};
+
+/* One row of `orders`. Empty strings stand for NULL text, 0 for NULL times
+ * (times are unix ms, UTC). */
+struct order {
+	char		 order_id[ORDER_ID_MAX + 1];
+	char		 user_key[USER_KEY_MAX + 1];
+	char		 sku[SKU_MAX + 1];
+	char		 ref[REF_MAX + 1];
+	int		 has_ref;	/* ref may legitimately be "" */
+	enum order_state state;
+	char		 toss_status[STATUS_MAX + 1];	/* verbatim, known or not */
+	char		 reason[REASON_MAX + 1];
+	char		 determined_at[DETERMINED_MAX];	/* RFC 3339 with offset */
+	int64_t		 polls;		/* answers received */
+	int64_t		 errors;	/* attempts that got no usable answer */
+	int64_t		 added_at;
+	int64_t		 updated_at;
+	int64_t		 granted_at;
+	int64_t		 next_poll_at;	/* 0 = nothing left to do */
+};
+
+/* What one poll result changes; filled by policy_decide(), written by
+ * ledger_apply(). */
+struct ledger_update {
+	enum order_state new_state;
+	int		 status_seen;	/* an answer with a status arrived */
+	const char	*toss_status;	/* when status_seen */
+	const char	*reason;	/* when status_seen; may be "" */
+	const char	*determined_at;	/* when status_seen; may be "" */
+	const char	*sku;		/* from the answer; fills an empty sku */
+	int		 count_poll;	/* polls += 1 */
+	int		 count_error;	/* errors += 1 */
+	int64_t		 granted_at;	/* set when > 0 */
+	int64_t		 next_poll_at;	/* 0 = nothing left to do */
+	enum event_type	 event;		/* EV_NONE or the event to emit */
+	int		 refund_after_grant; /* refund events: "granted" */
+};
+
+enum ledger_add_result {
+	LEDGER_ADDED,		/* new order */
+	LEDGER_KNOWN,		/* same orderId and userKey: not an error */
+	LEDGER_CONFLICT		/* same orderId, another userKey: refused */
+};
+
+struct ledger_stats {
+	int64_t		 orders[ST__COUNT];
+	int64_t		 events;
+	int64_t		 last_event_id;
+	int64_t		 oldest_pending_ms;	/* added_at of oldest pending, 0 = none */
+	int64_t		 due;			/* next_poll_at <= now */
+};
+
+struct ledger;
+
+/* Opens (creating with mode 0600 if absent, unless readonly) and migrates.
+ * Refuses a file that is not an SQLite database, one that is not a ledger
+ * (has tables but no ledger schema) and one from a newer schema.
+ * Returns NULL and sets *err (caller frees) on failure. */
+struct ledger	*ledger_open(const char *path, int readonly, char **err);
+void		 ledger_close(struct ledger *);
+/* The last SQLite error message of this connection (for log lines). */
+const char	*ledger_errmsg(struct ledger *);
+
+/* Batch transactions. Every function below that writes may be called
+ * inside one; outside one each runs in its own transaction. */
+int		 ledger_begin(struct ledger *);
+int		 ledger_commit(struct ledger *);
+void		 ledger_rollback(struct ledger *);
+
+/* Adds one order, due at once (next_poll_at = now). sku and ref may be NULL.
+ * Returns 0 and sets *res, or -1 on a database error. */
+int		 ledger_add(struct ledger *, const char *order_id, const char *user_key,
+		    const char *sku, const char *ref, int64_t now, enum ledger_add_result *res);
+
+/* Looks one order up: 1 found, 0 not found, -1 error. */
+int		 ledger_get(struct ledger *, const char *order_id, struct order *out);
+
+/* Calls fn for each order (in state st, or all when st < 0), ordered by
+ * added_at, order_id. Stops early and returns fn's value if it is nonzero;
+ * -1 on a database error; 0 when all were visited. */
+int		 ledger_foreach(struct ledger *, int st,
+		    int (*fn)(const struct order *, void *), void *arg);
+
+/* Claims up to max orders due at now into out[]: pending and held orders
+ * first (oldest due first), then the rest (refund re-checks). Each claimed
+ * order's next_poll_at moves to now + lease_ms in the same statement, so a
+ * crash only delays it. Returns the number claimed, or -1. */
+int		 ledger_claim_due(struct ledger *, int64_t now, int64_t lease_ms,
+		    struct order *out, int max);
+
+/* The earliest next_poll_at of any order: 1 and *at set, 0 none, -1 error. */
+int		 ledger_next_due(struct ledger *, int64_t *at);
+
+/* Writes one poll result: the order row, a transitions row when the status
+ * changed, an event row (ignored if its key exists: one event per order and
+ * type, ever). `before` is the order as claimed. Returns 0 or -1. */
+int		 ledger_apply(struct ledger *, const struct order *before,
+		    const struct ledger_update *, int64_t now);
+
+/* Moves an order's next poll without counting anything (pauses). */
+int		 ledger_reschedule(struct ledger *, const char *order_id, int64_t at);
+
+/* Makes one order, or every order in a state, due at now.
+ * Returns the number of orders changed, or -1. */
+int		 ledger_recheck(struct ledger *, const char *order_id, int64_t now);
+int		 ledger_recheck_state(struct ledger *, enum order_state, int64_t now);
+
+/* Calls fn(id, payload) for events with id > after, in id order, at most
+ * limit of them. Returns the number visited, or -1. */
+int		 ledger_events(struct ledger *, int64_t after, int limit,
+		    int (*fn)(int64_t id, const char *payload, void *), void *arg);
+
+/* Sink cursors: the id of the last event a sink delivered (0 if new). */
+int		 ledger_cursor_get(struct ledger *, const char *sink, int64_t *id);
+int		 ledger_cursor_set(struct ledger *, const char *sink, int64_t id);
+/* Calls fn(name, delivered_id) for each sink. */
+int		 ledger_cursors(struct ledger *,
+		    int (*fn)(const char *name, int64_t id, void *), void *arg);
+
+int		 ledger_stats(struct ledger *, int64_t now, struct ledger_stats *);
+
+const char	*ledger_state_name(enum order_state);
+int		 ledger_state_parse(const char *, enum order_state *);
+const char	*ledger_event_name(enum event_type);
+
+#endif

@@ -1,0 +1,39 @@
+/* The state machine and schedules of DESIGN.md as one pure function:
+ * (config, order, answer, now, randomness) -> what changes. No I/O, no clock. */
+#ifndef RECONCILED_POLICY_H
+#define RECONCILED_POLICY_H
+
+#include <stdint.h>
+
+#include "config.h"
+#include "ledger.h"
+#include "toss.h"
+
+/* Uniform random number in [0, 1): injectable so tests are exact. */
+typedef double	(*policy_rand_fn)(void *ctx);
+
+/* Things the caller should tell a human about (bits of policy_decide's
+ * return value). */
+#define POLICY_NOTE_UNKNOWN	0x1	/* a status no rule names: order held */
+#define POLICY_NOTE_ANOMALY	0x2	/* a paid order answered a regression */
+#define POLICY_NOTE_EXPIRED	0x4	/* gave up on a pending order */
+
+/* Decides what one poll of order o means. answer is a TOSS_STATUS answer, or
+ * NULL when the attempt produced no usable answer (transport error, timeout,
+ * 5xx, malformed body, FAIL envelope): then the order keeps its state and is
+ * retried with backoff, counted as an error. Strings in *out point into
+ * answer. Returns POLICY_NOTE_* bits. */
+int		 policy_decide(const struct config *, const struct order *o,
+		    const struct toss_answer *answer, int64_t now,
+		    policy_rand_fn rnd, void *rctx, struct ledger_update *out);
+
+/* min(backoff_max, backoff_min * 2^attempt), then scaled by a factor in
+ * [0.5, 1.0] drawn from r (r in [0,1)). */
+int64_t		 policy_backoff(const struct config *, int64_t attempt, double r);
+
+/* The next refund re-check of an order granted at granted_at, polled at now:
+ * now + clamp(now - granted_at, refund_check_min, refund_check_max), never
+ * past granted_at + refund_watch; 0 once the watch is over. */
+int64_t		 policy_refund_next(const struct config *, int64_t granted_at, int64_t now);
+
+#endif

@@ -1,0 +1,41 @@
+/* Small helpers every module shares: allocation that never returns NULL,
+ * bounded string copies, range-checked number parsing and clocks. */
+#ifndef RECONCILED_UTIL_H
+#define RECONCILED_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define UTIL_TIME_MAX 40	/* room for any timestamp this project formats */
+
+/* Allocation for internal data: aborts with a log line on exhaustion. */
+void	*xmalloc(size_t);
+void	*xcalloc(size_t, size_t);
+void	*xrealloc(void *, size_t);
+char	*xstrdup(const char *);
+char	*xstrndup(const char *, size_t);
+/* asprintf that aborts on exhaustion; returns the new string. */
+char	*xasprintf(const char *, ...) __attribute__((format(printf, 1, 2)));
+
+/* Copies src into dst[size]; returns strlen(src) (>= size means truncated). */
+size_t	 util_strlcpy(char *dst, const char *src, size_t size);
+
+/* Parses a whole decimal integer in [min, max]; -1 on anything else. */
+int	 util_parse_int64(const char *s, int64_t min, int64_t max, int64_t *out);
+
+/* Wall clock in unix milliseconds (what the ledger stores). */
+int64_t	 util_now_ms(void);
+/* Monotonic milliseconds, for deadlines and measurements. */
+int64_t	 util_mono_ms(void);
+
+/* Formats unix ms as RFC 3339 UTC with milliseconds: 2026-11-28T01:30:00.123Z.
+ * buf must hold UTIL_TIME_MAX bytes; returns buf. */
+char	*util_fmt_time(int64_t ms, char *buf);
+
+/* 1 if s (len bytes) contains a byte < 0x20 or 0x7f. */
+int	 util_has_control(const char *s, size_t len);
+
+/* Constant-time comparison of two byte strings; 1 when equal. */
+int	 util_secure_eq(const char *a, size_t alen, const char *b, size_t blen);
+
+#endif
