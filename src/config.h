@@ -9,7 +9,14 @@
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"
 #endif
-#define CONFIG_DEFAULT_PATH SYSCONFDIR "/reconciled/reconciled.conf"
+#ifndef LOCALSTATEDIR
+#define LOCALSTATEDIR "/var"
+#endif
+/* Default locations follow ./configure's sysconfdir and localstatedir. */
+#define CONFIG_DEFAULT_PATH	SYSCONFDIR "/reconciled/reconciled.conf"
+#define CONFIG_DEFAULT_CERT	SYSCONFDIR "/reconciled/client.crt"
+#define CONFIG_DEFAULT_KEY	SYSCONFDIR "/reconciled/client.key"
+#define CONFIG_DEFAULT_LEDGER	LOCALSTATEDIR "/lib/reconciled/ledger.db"
 
 /* What a Toss status maps to (config section [status]). */
 enum action {
@@ -33,9 +40,9 @@ struct config {
 	char		*path;		/* file it was read from, NULL for defaults */
 
 	/* [api] */
-	char		*base_url;
+	char		*base_url;	/* http(s)://host..., no trailing '/' */
 	char		*cert;		/* resolved in $CREDENTIALS_DIRECTORY if relative */
-	char		*key;
+	char		*key;		/* same; cert and key are both set or both NULL */
 	char		*ca;		/* NULL = system store */
 	int64_t		 timeout_ms;
 	int64_t		 connect_timeout_ms;

@@ -96,7 +96,8 @@ util_parse_int64(const char *s, int64_t min, int64_t max, int64_t *out)
 	long long	 v;
 	int		 saved = errno;
 
-	if (s == NULL || *s == '\0' || *s == ' ' || *s == '\t' || *s == '+')
+	/* strtoll would skip any leading white space and take a '+'. */
+	if (s == NULL || (*s != '-' && (*s < '0' || *s > '9')))
 		return -1;
 	errno = 0;
 	v = strtoll(s, &end, 10);
