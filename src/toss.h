@@ -54,7 +54,9 @@ struct toss_request {
 	char		 user_key_header[USER_KEY_MAX + 32];	/* "x-toss-user-key: ..." */
 };
 
-/* Builds the request for one order. Returns 0, or -1 if the URL is too long. */
+/* Builds the request for one order. Returns 0, or -1 if the URL is too long
+ * or user_key is empty, too long or holds control characters (it goes into
+ * a header); out->body is then NULL. */
 int		 toss_build_request(const char *base_url, const char *order_id,
 		    const char *user_key, struct toss_request *out);
 void		 toss_request_free(struct toss_request *);
