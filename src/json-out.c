@@ -1,0 +1,133 @@
+/* The JSON shapes of DESIGN.md built with json-c: the order object and the
+ * event payload every sink delivers, field names and order exactly as
+ * documented, absent values as null. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "json-out.h"
+#include "ledger.h"
+#include "log.h"
+#include "util.h"
+
+static struct json_object *
+jobject(void)
+{
+	struct json_object	*o;
+
+	if ((o = json_object_new_object()) == NULL)
+		fatalx("json-c: out of memory");
+	return o;
+}
+
+/* Adds key: value (NULL value = null). Keys are string constants. */
+static void
+jadd(struct json_object *obj, const char *key, struct json_object *val)
+{
+	if (json_object_object_add_ex(obj, key, val,
+	    JSON_C_OBJECT_ADD_KEY_IS_NEW | JSON_C_OBJECT_KEY_IS_CONSTANT) != 0)
+		fatalx("json-c: cannot add \"%s\"", key);
+}
+
+static struct json_object *
+jstring(const char *s)
+{
+	struct json_object	*o;
+
+	if ((o = json_object_new_string(s)) == NULL)
+		fatalx("json-c: out of memory");
+	return o;
+}
+
+/* A string, or null for "". */
+static struct json_object *
+jstring_null(const char *s)
+{
+	return *s == '\0' ? NULL : jstring(s);
+}
+
+static struct json_object *
+jint64(int64_t v)
+{
+	struct json_object	*o;
+
+	if ((o = json_object_new_int64(v)) == NULL)
+		fatalx("json-c: out of memory");
+	return o;
+}
+
+/* RFC 3339 UTC, or null for 0. */
+static struct json_object *
+jtime(int64_t ms)
+{
+	char	 buf[UTIL_TIME_MAX];
+
+	return ms == 0 ? NULL : jstring(util_fmt_time(ms, buf));
+}
+
+struct json_object *
+json_out_order(const struct order *o)
+{
+	struct json_object	*obj = jobject();
+
+	jadd(obj, "orderId", jstring(o->order_id));
+	jadd(obj, "userKey", jstring(o->user_key));
+	jadd(obj, "sku", jstring_null(o->sku));
+	jadd(obj, "ref", o->has_ref ? jstring(o->ref) : NULL);
+	jadd(obj, "state", jstring(ledger_state_name(o->state)));
+	jadd(obj, "tossStatus", jstring_null(o->toss_status));
+	jadd(obj, "reason", jstring_null(o->reason));
+	jadd(obj, "statusDeterminedAt", jstring_null(o->determined_at));
+	jadd(obj, "polls", jint64(o->polls));
+	jadd(obj, "errors", jint64(o->errors));
+	jadd(obj, "addedAt", jtime(o->added_at));
+	jadd(obj, "updatedAt", jtime(o->updated_at));
+	jadd(obj, "grantedAt", jtime(o->granted_at));
+	jadd(obj, "nextPollAt", jtime(o->next_poll_at));
+	return obj;
+}
+
+char *
+json_out_event(int64_t id, enum event_type type, const struct order *o,
+    int refund_after_grant, int64_t at)
+{
+	struct json_object	*obj = jobject();
+	struct json_object	*granted;
+	char			*key, *s;
+
+	key = xasprintf("%s:%s", o->order_id, ledger_event_name(type));
+	jadd(obj, "id", jint64(id));
+	jadd(obj, "key", jstring(key));
+	jadd(obj, "type", jstring(ledger_event_name(type)));
+	jadd(obj, "orderId", jstring(o->order_id));
+	jadd(obj, "userKey", jstring(o->user_key));
+	jadd(obj, "sku", jstring_null(o->sku));
+	jadd(obj, "ref", o->has_ref ? jstring(o->ref) : NULL);
+	jadd(obj, "tossStatus", jstring_null(o->toss_status));
+	jadd(obj, "reason", jstring_null(o->reason));
+	jadd(obj, "statusDeterminedAt", jstring_null(o->determined_at));
+	jadd(obj, "at", jtime(at));
+	if (type == EV_REFUND) {
+		if ((granted = json_object_new_boolean(refund_after_grant != 0)) ==
+		    NULL)
+			fatalx("json-c: out of memory");
+		jadd(obj, "granted", granted);
+	}
+	free(key);
+	s = json_out_string(obj);
+	json_object_put(obj);
+	return s;
+}
+
+char *
+json_out_string(struct json_object *obj)
+{
+	const char	*s;
+
+	s = json_object_to_json_string_ext(obj,
+	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	if (s == NULL)
+		fatalx("json-c: cannot serialise");
+	return xstrdup(s);
+}

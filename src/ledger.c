@@ -1,0 +1,1235 @@
+/* The ledger on SQLite: opening (and refusing files that are not ours),
+ * migrations, the kept prepared statements, claiming due orders, applying
+ * poll results with their events (the outbox), cursors and stats. */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "json-out.h"
+#include "ledger.h"
+#include "log.h"
+#include "schema.h"
+#include "util.h"
+
+#define ORDER_COLS \
+	"order_id, user_key, sku, ref, state, toss_status, reason, " \
+	"determined_at, polls, errors, added_at, updated_at, granted_at, " \
+	"next_poll_at"
+
+enum stmt_id {
+	S_BEGIN,
+	S_COMMIT,
+	S_ROLLBACK,
+	S_SAVEPOINT,
+	S_RELEASE,
+	S_ROLLBACK_TO,
+	S_ADD,
+	S_USER_KEY,
+	S_GET,
+	S_FOREACH_ALL,
+	S_FOREACH_STATE,
+	S_CLAIM,
+	S_NEXT_DUE,
+	S_APPLY,
+	S_TRANSITION,
+	S_EVENT_ADD,
+	S_EVENT_PAYLOAD,
+	S_RESCHEDULE,
+	S_RECHECK,
+	S_RECHECK_STATE,
+	S_EVENTS,
+	S_CURSOR_GET,
+	S_CURSOR_SET,
+	S_CURSORS,
+	S_STATE_COUNTS,
+	S_EVENT_COUNT,
+	S_LAST_EVENT,
+	S_OLDEST_PENDING,
+	S_DUE_COUNT,
+	S__COUNT
+};
+
+/* Every statement the ledger runs, prepared once at open. */
+static const char *const stmt_sql[S__COUNT] = {
+	[S_BEGIN] = "BEGIN IMMEDIATE",
+	[S_COMMIT] = "COMMIT",
+	[S_ROLLBACK] = "ROLLBACK",
+	[S_SAVEPOINT] = "SAVEPOINT ledger_op",
+	[S_RELEASE] = "RELEASE ledger_op",
+	[S_ROLLBACK_TO] = "ROLLBACK TO ledger_op",
+	[S_ADD] =
+	    "INSERT INTO orders (order_id, user_key, sku, ref, state,"
+	    " added_at, updated_at, next_poll_at)"
+	    " VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5, ?5)"
+	    " ON CONFLICT (order_id) DO NOTHING",
+	[S_USER_KEY] = "SELECT user_key FROM orders WHERE order_id = ?1",
+	[S_GET] = "SELECT " ORDER_COLS " FROM orders WHERE order_id = ?1",
+	[S_FOREACH_ALL] =
+	    "SELECT " ORDER_COLS " FROM orders ORDER BY added_at, order_id",
+	[S_FOREACH_STATE] =
+	    "SELECT " ORDER_COLS " FROM orders WHERE state = ?1"
+	    " ORDER BY added_at, order_id",
+	/* One range of the due index per call (?2 is the prio). */
+	[S_CLAIM] =
+	    "UPDATE orders SET next_poll_at = ?1 WHERE rowid IN"
+	    " (SELECT rowid FROM orders WHERE prio = ?2 AND next_poll_at <= ?3"
+	    " ORDER BY next_poll_at LIMIT ?4)"
+	    " RETURNING " ORDER_COLS,
+	[S_NEXT_DUE] =
+	    "SELECT MIN(t) FROM ("
+	    "SELECT MIN(next_poll_at) AS t FROM orders"
+	    " WHERE prio = 0 AND next_poll_at IS NOT NULL"
+	    " UNION ALL "
+	    "SELECT MIN(next_poll_at) AS t FROM orders"
+	    " WHERE prio = 1 AND next_poll_at IS NOT NULL)",
+	[S_APPLY] =
+	    "UPDATE orders SET state = ?1,"
+	    " toss_status = CASE WHEN ?2 THEN ?3 ELSE toss_status END,"
+	    " reason = CASE WHEN ?2 THEN ?4 ELSE reason END,"
+	    " determined_at = CASE WHEN ?2 THEN ?5 ELSE determined_at END,"
+	    " sku = coalesce(nullif(sku, ''), ?6),"
+	    " polls = polls + ?7,"
+	    " errors = errors + ?8,"
+	    " granted_at = CASE WHEN ?9 > 0 THEN ?9 ELSE granted_at END,"
+	    " next_poll_at = nullif(?10, 0),"
+	    " updated_at = ?11"
+	    " WHERE order_id = ?12"
+	    " RETURNING " ORDER_COLS,
+	[S_TRANSITION] =
+	    "INSERT INTO transitions (order_id, at, from_status, to_status)"
+	    " VALUES (?1, ?2, ?3, ?4)",
+	[S_EVENT_ADD] =
+	    "INSERT INTO events (key, type, order_id, payload, created_at)"
+	    " VALUES (?1, ?2, ?3, '', ?4)"
+	    " ON CONFLICT (key) DO NOTHING RETURNING id",
+	[S_EVENT_PAYLOAD] = "UPDATE events SET payload = ?1 WHERE id = ?2",
+	[S_RESCHEDULE] =
+	    "UPDATE orders SET next_poll_at = nullif(?2, 0) WHERE order_id = ?1",
+	[S_RECHECK] = "UPDATE orders SET next_poll_at = ?2 WHERE order_id = ?1",
+	[S_RECHECK_STATE] = "UPDATE orders SET next_poll_at = ?2 WHERE state = ?1",
+	[S_EVENTS] =
+	    "SELECT id, payload FROM events WHERE id > ?1 ORDER BY id LIMIT ?2",
+	[S_CURSOR_GET] = "SELECT delivered_id FROM sinks WHERE name = ?1",
+	[S_CURSOR_SET] =
+	    "INSERT INTO sinks (name, delivered_id) VALUES (?1, ?2)"
+	    " ON CONFLICT (name) DO UPDATE SET delivered_id = excluded.delivered_id",
+	[S_CURSORS] = "SELECT name, delivered_id FROM sinks ORDER BY name",
+	[S_STATE_COUNTS] = "SELECT state, n FROM state_counts",
+	[S_EVENT_COUNT] = "SELECT coalesce(SUM(n), 0) FROM event_counts",
+	[S_LAST_EVENT] = "SELECT coalesce(MAX(id), 0) FROM events",
+	[S_OLDEST_PENDING] =
+	    "SELECT MIN(added_at) FROM orders WHERE state = 'pending'",
+	[S_DUE_COUNT] =
+	    "SELECT (SELECT COUNT(*) FROM orders"
+	    " WHERE prio = 0 AND next_poll_at <= ?1)"
+	    " + (SELECT COUNT(*) FROM orders"
+	    " WHERE prio = 1 AND next_poll_at <= ?1)",
+};
+
+struct ledger {
+	sqlite3		*db;
+	char		*path;
+	int		 readonly;
+	int		 in_tx;		/* inside ledger_begin() */
+	sqlite3_stmt	*stmt[S__COUNT];
+};
+
+static const char *const state_names[ST__COUNT] = {
+	[ST_PENDING] = "pending",
+	[ST_GRANTED] = "granted",
+	[ST_REFUNDED] = "refunded",
+	[ST_FAILED] = "failed",
+	[ST_NOT_FOUND] = "not_found",
+	[ST_MISMATCH] = "mismatch",
+	[ST_EXPIRED] = "expired",
+	[ST_HELD] = "held",
+};
+
+static const char *const event_names[EV__COUNT] = {
+	[EV_NONE] = "none",
+	[EV_GRANT] = "grant",
+	[EV_REFUND] = "refund",
+	[EV_FAILED] = "failed",
+	[EV_NOT_FOUND] = "not_found",
+	[EV_MISMATCH] = "mismatch",
+	[EV_EXPIRED] = "expired",
+	[EV_HELD] = "held",
+	[EV_ANOMALY] = "anomaly",
+};
+
+/* The tables a ledger has; a file without them is not ours. */
+static const char *const ledger_tables[] = {
+	"orders", "events", "transitions", "sinks"
+};
+
+const char *
+ledger_state_name(enum order_state st)
+{
+	if ((int)st < 0 || st >= ST__COUNT)
+		return "unknown";
+	return state_names[st];
+}
+
+int
+ledger_state_parse(const char *s, enum order_state *st)
+{
+	int	 i;
+
+	if (s == NULL)
+		return -1;
+	for (i = 0; i < ST__COUNT; i++) {
+		if (strcmp(s, state_names[i]) == 0) {
+			*st = (enum order_state)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+const char *
+ledger_event_name(enum event_type ev)
+{
+	if ((int)ev < 0 || ev >= EV__COUNT)
+		return "unknown";
+	return event_names[ev];
+}
+
+const char *
+ledger_errmsg(struct ledger *l)
+{
+	return sqlite3_errmsg(l->db);
+}
+
+/* The length of the longest prefix of s of at most max bytes that does not
+ * end inside a UTF-8 sequence. */
+static size_t
+utf8_prefix(const char *s, size_t len, size_t max)
+{
+	size_t	 n;
+
+	if (len <= max)
+		return len;
+	n = max;
+	/* Step back over continuation bytes to the start of the cut character. */
+	while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+		n--;
+	return n;
+}
+
+static void
+col_text(sqlite3_stmt *st, int col, char *dst, size_t size)
+{
+	const char	*s = (const char *)sqlite3_column_text(st, col);
+	size_t		 len, n;
+
+	if (s == NULL) {
+		dst[0] = '\0';
+		return;
+	}
+	len = (size_t)sqlite3_column_bytes(st, col);
+	n = utf8_prefix(s, len, size - 1);
+	memcpy(dst, s, n);
+	dst[n] = '\0';
+}
+
+static int64_t
+col_time(sqlite3_stmt *st, int col)
+{
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		return 0;
+	return sqlite3_column_int64(st, col);
+}
+
+/* Fills *o from a row of ORDER_COLS starting at column 0. */
+static int
+row_order(sqlite3_stmt *st, struct order *o)
+{
+	char	 state[32];
+
+	memset(o, 0, sizeof(*o));
+	col_text(st, 0, o->order_id, sizeof(o->order_id));
+	col_text(st, 1, o->user_key, sizeof(o->user_key));
+	col_text(st, 2, o->sku, sizeof(o->sku));
+	o->has_ref = sqlite3_column_type(st, 3) != SQLITE_NULL;
+	col_text(st, 3, o->ref, sizeof(o->ref));
+	col_text(st, 4, state, sizeof(state));
+	if (ledger_state_parse(state, &o->state) == -1) {
+		log_warnx("ledger: order %s has unknown state \"%s\"",
+		    o->order_id, state);
+		return -1;
+	}
+	col_text(st, 5, o->toss_status, sizeof(o->toss_status));
+	col_text(st, 6, o->reason, sizeof(o->reason));
+	col_text(st, 7, o->determined_at, sizeof(o->determined_at));
+	o->polls = sqlite3_column_int64(st, 8);
+	o->errors = sqlite3_column_int64(st, 9);
+	o->added_at = col_time(st, 10);
+	o->updated_at = col_time(st, 11);
+	o->granted_at = col_time(st, 12);
+	o->next_poll_at = col_time(st, 13);
+	return 0;
+}
+
+static void
+sql_error(struct ledger *l, const char *what)
+{
+	log_warnx("ledger: %s: %s", what, sqlite3_errmsg(l->db));
+}
+
+/* Resets a kept statement and drops its bindings (they may point at the
+ * caller's memory). */
+static void
+stmt_done(sqlite3_stmt *st)
+{
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+}
+
+/* Binds text, NULL for a NULL pointer; at most max bytes (cut on a UTF-8
+ * boundary) when max > 0. */
+static int
+bind_text(struct ledger *l, sqlite3_stmt *st, int idx, const char *s,
+    size_t max)
+{
+	size_t	 len;
+	int	 rc;
+
+	if (s == NULL)
+		rc = sqlite3_bind_null(st, idx);
+	else {
+		len = strlen(s);
+		if (max > 0)
+			len = utf8_prefix(s, len, max);
+		rc = sqlite3_bind_text(st, idx, s, (int)len, SQLITE_STATIC);
+	}
+	if (rc != SQLITE_OK) {
+		sql_error(l, "bind");
+		return -1;
+	}
+	return 0;
+}
+
+/* Binds text, NULL for a NULL pointer or "". */
+static int
+bind_text_null(struct ledger *l, sqlite3_stmt *st, int idx, const char *s,
+    size_t max)
+{
+	return bind_text(l, st, idx, s == NULL || *s == '\0' ? NULL : s, max);
+}
+
+static int
+bind_int64(struct ledger *l, sqlite3_stmt *st, int idx, int64_t v)
+{
+	if (sqlite3_bind_int64(st, idx, v) != SQLITE_OK) {
+		sql_error(l, "bind");
+		return -1;
+	}
+	return 0;
+}
+
+/* Runs a kept statement to completion, ignoring any rows, and resets it. */
+static int
+step_done(struct ledger *l, enum stmt_id id, const char *what)
+{
+	sqlite3_stmt	*st = l->stmt[id];
+	int		 rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		;
+	if (rc != SQLITE_DONE) {
+		sql_error(l, what);
+		stmt_done(st);
+		return -1;
+	}
+	stmt_done(st);
+	return 0;
+}
+
+/* Runs a one-value query; 1 and *v set, 0 when it gave no row or NULL. */
+static int
+step_int64(struct ledger *l, enum stmt_id id, const char *what, int64_t *v)
+{
+	sqlite3_stmt	*st = l->stmt[id];
+	int		 rc, found = 0;
+
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		if (sqlite3_column_type(st, 0) != SQLITE_NULL) {
+			*v = sqlite3_column_int64(st, 0);
+			found = 1;
+		}
+		rc = sqlite3_step(st);
+	}
+	if (rc != SQLITE_DONE) {
+		sql_error(l, what);
+		stmt_done(st);
+		return -1;
+	}
+	stmt_done(st);
+	return found;
+}
+
+/* Starts a write: its own transaction outside ledger_begin(), a savepoint
+ * inside one, so that a failed operation never leaves half its writes in
+ * the caller's batch. */
+static int
+write_begin(struct ledger *l)
+{
+	if (l->in_tx) {
+		if (sqlite3_get_autocommit(l->db)) {
+			log_warnx("ledger: the batch transaction was rolled back"
+			    " by an earlier error");
+			return -1;
+		}
+		return step_done(l, S_SAVEPOINT, "savepoint");
+	}
+	return step_done(l, S_BEGIN, "begin");
+}
+
+/* Ends a write begun by write_begin(): commits (or releases) when ok,
+ * rolls back otherwise. Returns 0, or -1 if it failed or !ok. */
+static int
+write_end(struct ledger *l, int ok)
+{
+	if (l->in_tx) {
+		if (sqlite3_get_autocommit(l->db))
+			return -1;
+		if (!ok && step_done(l, S_ROLLBACK_TO, "rollback to") == -1)
+			return -1;
+		if (step_done(l, S_RELEASE, "release") == -1)
+			return -1;
+		return ok ? 0 : -1;
+	}
+	if (ok && step_done(l, S_COMMIT, "commit") == 0)
+		return 0;
+	if (!sqlite3_get_autocommit(l->db))
+		(void)step_done(l, S_ROLLBACK, "rollback");
+	return -1;
+}
+
+int
+ledger_begin(struct ledger *l)
+{
+	if (l->in_tx) {
+		log_warnx("ledger: begin: a transaction is already open");
+		return -1;
+	}
+	if (step_done(l, S_BEGIN, "begin") == -1)
+		return -1;
+	l->in_tx = 1;
+	return 0;
+}
+
+int
+ledger_commit(struct ledger *l)
+{
+	if (!l->in_tx) {
+		log_warnx("ledger: commit: no transaction is open");
+		return -1;
+	}
+	l->in_tx = 0;
+	if (sqlite3_get_autocommit(l->db)) {
+		log_warnx("ledger: commit: the transaction was already rolled"
+		    " back by an earlier error");
+		return -1;
+	}
+	if (step_done(l, S_COMMIT, "commit") == 0)
+		return 0;
+	if (!sqlite3_get_autocommit(l->db))
+		(void)step_done(l, S_ROLLBACK, "rollback");
+	return -1;
+}
+
+void
+ledger_rollback(struct ledger *l)
+{
+	l->in_tx = 0;
+	if (!sqlite3_get_autocommit(l->db))
+		(void)step_done(l, S_ROLLBACK, "rollback");
+}
+
+/* Runs one statement of SQL text (pragmas, migrations); sets *err. */
+static int
+exec_sql(struct ledger *l, const char *sql, char **err)
+{
+	char	*msg = NULL;
+
+	if (sqlite3_exec(l->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		*err = xasprintf("%s: %s", l->path,
+		    msg != NULL ? msg : sqlite3_errmsg(l->db));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* Reads one integer with a throwaway statement; sets *err. */
+static int
+query_int64(struct ledger *l, const char *sql, int64_t *v, char **err)
+{
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	*v = 0;
+	if (sqlite3_prepare_v2(l->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		rc = sqlite3_errcode(l->db);
+		goto fail;
+	}
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*v = sqlite3_column_int64(st, 0);
+		rc = sqlite3_step(st);
+	}
+	if (rc != SQLITE_DONE) {
+		sqlite3_finalize(st);
+		goto fail;
+	}
+	sqlite3_finalize(st);
+	return 0;
+
+fail:
+	if (rc == SQLITE_NOTADB)
+		*err = xasprintf("%s: not an SQLite database (refusing to touch"
+		    " it)", l->path);
+	else
+		*err = xasprintf("%s: %s", l->path, sqlite3_errmsg(l->db));
+	return -1;
+}
+
+/* 0 for a file that is absent, empty or starts like an SQLite database;
+ * -1 (and *err) for anything else, which is left untouched. */
+static int
+check_header(const char *path, char **err)
+{
+	static const char	 magic[16] = "SQLite format 3";
+	char			 buf[sizeof(magic)];
+	struct stat		 sb;
+	ssize_t			 n;
+	int			 fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1) {
+		if (errno == ENOENT)
+			return 0;
+		*err = xasprintf("%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &sb) == -1) {
+		*err = xasprintf("%s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		*err = xasprintf("%s: not a regular file", path);
+		close(fd);
+		return -1;
+	}
+	if (sb.st_size == 0) {
+		close(fd);
+		return 0;
+	}
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	if (n != (ssize_t)sizeof(buf) || memcmp(buf, magic, sizeof(magic)) != 0) {
+		*err = xasprintf("%s: not an SQLite database (refusing to touch"
+		    " it)", path);
+		return -1;
+	}
+	return 0;
+}
+
+/* Creates the file with mode 0600 whatever the umask, so that the WAL and
+ * shared-memory files SQLite derives from it are private too. */
+static int
+create_private(const char *path, char **err)
+{
+	int	 fd;
+
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+	    0600);
+	if (fd == -1) {
+		if (errno == EEXIST)
+			return 0;
+		*err = xasprintf("%s: cannot create: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fchmod(fd, 0600) == -1) {
+		*err = xasprintf("%s: chmod: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+/* Switches the database to WAL (a persistent setting in its header). */
+static int
+set_wal(struct ledger *l, char **err)
+{
+	sqlite3_stmt	*st;
+	const char	*mode;
+	int		 rc, wal = 0;
+
+	if (sqlite3_prepare_v2(l->db, "PRAGMA journal_mode = WAL", -1, &st,
+	    NULL) != SQLITE_OK) {
+		*err = xasprintf("%s: %s", l->path, sqlite3_errmsg(l->db));
+		return -1;
+	}
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		mode = (const char *)sqlite3_column_text(st, 0);
+		wal = mode != NULL && strcasecmp(mode, "wal") == 0;
+		rc = sqlite3_step(st);
+	}
+	if (rc != SQLITE_DONE) {
+		*err = xasprintf("%s: journal mode: %s", l->path,
+		    sqlite3_errmsg(l->db));
+		sqlite3_finalize(st);
+		return -1;
+	}
+	sqlite3_finalize(st);
+	if (!wal) {
+		*err = xasprintf("%s: cannot switch to WAL journal mode", l->path);
+		return -1;
+	}
+	return 0;
+}
+
+/* Decides, reading only, whether the open file is a ledger this build can
+ * use (or an empty database to make one of). Sets *version. */
+static int
+check_identity(struct ledger *l, int64_t *version, char **err)
+{
+	char		 sql[160];
+	int64_t		 objects, found, n;
+	size_t		 i;
+	int		 r;
+
+	if (query_int64(l, "PRAGMA user_version", version, err) == -1)
+		return -1;
+	if (query_int64(l, "SELECT count(*) FROM sqlite_schema"
+	    " WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'", &objects, err) == -1)
+		return -1;
+	found = 0;
+	for (i = 0; i < sizeof(ledger_tables) / sizeof(ledger_tables[0]); i++) {
+		r = snprintf(sql, sizeof(sql), "SELECT count(*) FROM sqlite_schema"
+		    " WHERE type = 'table' AND name = '%s'", ledger_tables[i]);
+		if (r < 0 || (size_t)r >= sizeof(sql))
+			fatalx("ledger: identity query too long");
+		if (query_int64(l, sql, &n, err) == -1)
+			return -1;
+		found += n;
+	}
+	if (*version == 0) {
+		if (objects != 0) {
+			*err = xasprintf("%s: not a reconciled ledger", l->path);
+			return -1;
+		}
+		return 0;
+	}
+	if (found != (int64_t)(sizeof(ledger_tables) / sizeof(ledger_tables[0]))) {
+		*err = xasprintf("%s: not a reconciled ledger", l->path);
+		return -1;
+	}
+	if (*version > (int64_t)schema_count) {
+		*err = xasprintf("%s: ledger schema version %lld is newer than"
+		    " this build supports (%zu); upgrade reconciled", l->path,
+		    (long long)*version, schema_count);
+		return -1;
+	}
+	return 0;
+}
+
+/* Applies the missing migrations, each in its own transaction. The version
+ * is read again under the write lock: another process may have migrated. */
+static int
+migrate(struct ledger *l, char **err)
+{
+	char	 sql[64];
+	int64_t	 v;
+	int	 r;
+
+	for (;;) {
+		if (exec_sql(l, "BEGIN IMMEDIATE", err) == -1)
+			return -1;
+		if (query_int64(l, "PRAGMA user_version", &v, err) == -1)
+			goto fail;
+		if (v >= (int64_t)schema_count) {
+			if (exec_sql(l, "COMMIT", err) == -1)
+				goto fail;
+			return 0;
+		}
+		if (exec_sql(l, schema_migrations[v], err) == -1)
+			goto fail;
+		r = snprintf(sql, sizeof(sql), "PRAGMA user_version = %lld",
+		    (long long)v + 1);
+		if (r < 0 || (size_t)r >= sizeof(sql))
+			fatalx("ledger: pragma too long");
+		if (exec_sql(l, sql, err) == -1 || exec_sql(l, "COMMIT", err) == -1)
+			goto fail;
+		log_info("ledger: %s: migrated to schema version %lld", l->path,
+		    (long long)v + 1);
+	}
+
+fail:
+	if (!sqlite3_get_autocommit(l->db))
+		(void)sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+struct ledger *
+ledger_open(const char *path, int readonly, char **err)
+{
+	struct ledger	*l;
+	int64_t		 version;
+	int		 flags, i;
+
+	*err = NULL;
+	if (check_header(path, err) == -1)
+		return NULL;
+	if (!readonly && create_private(path, err) == -1)
+		return NULL;
+
+	l = xcalloc(1, sizeof(*l));
+	l->path = xstrdup(path);
+	l->readonly = readonly;
+	flags = (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) |
+	    SQLITE_OPEN_NOMUTEX;
+	if (sqlite3_open_v2(path, &l->db, flags, NULL) != SQLITE_OK) {
+		*err = xasprintf("%s: %s", path, l->db != NULL ?
+		    sqlite3_errmsg(l->db) : "out of memory");
+		goto fail;
+	}
+	if (sqlite3_busy_timeout(l->db, 5000) != SQLITE_OK) {
+		*err = xasprintf("%s: %s", path, sqlite3_errmsg(l->db));
+		goto fail;
+	}
+
+	/* Nothing may write before we know the file is ours. */
+	if (check_identity(l, &version, err) == -1)
+		goto fail;
+	if (readonly && version < (int64_t)schema_count) {
+		*err = xasprintf("%s: ledger schema version %lld is older than"
+		    " this build (%zu); open it read-write once to migrate it",
+		    path, (long long)version, schema_count);
+		goto fail;
+	}
+	if (!readonly && set_wal(l, err) == -1)
+		goto fail;
+	if (exec_sql(l, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON",
+	    err) == -1)
+		goto fail;
+	if (!readonly && migrate(l, err) == -1)
+		goto fail;
+
+	for (i = 0; i < S__COUNT; i++) {
+		if (sqlite3_prepare_v3(l->db, stmt_sql[i], -1,
+		    SQLITE_PREPARE_PERSISTENT, &l->stmt[i], NULL) != SQLITE_OK) {
+			*err = xasprintf("%s: preparing \"%s\": %s", path,
+			    stmt_sql[i], sqlite3_errmsg(l->db));
+			goto fail;
+		}
+	}
+	return l;
+
+fail:
+	ledger_close(l);
+	return NULL;
+}
+
+void
+ledger_close(struct ledger *l)
+{
+	int	 i;
+
+	if (l == NULL)
+		return;
+	if (l->in_tx) {
+		log_warnx("ledger: closing with an open transaction; rolling"
+		    " it back");
+		ledger_rollback(l);
+	}
+	for (i = 0; i < S__COUNT; i++)
+		sqlite3_finalize(l->stmt[i]);
+	if (l->db != NULL && sqlite3_close(l->db) != SQLITE_OK)
+		log_warnx("ledger: %s: close: %s", l->path,
+		    sqlite3_errmsg(l->db));
+	free(l->path);
+	free(l);
+}
+
+int
+ledger_add(struct ledger *l, const char *order_id, const char *user_key,
+    const char *sku, const char *ref, int64_t now,
+    enum ledger_add_result *res)
+{
+	sqlite3_stmt	*st;
+	const char	*known;
+	int		 rc, ok = 0;
+
+	if (order_id == NULL || *order_id == '\0' ||
+	    strlen(order_id) > ORDER_ID_MAX || user_key == NULL ||
+	    *user_key == '\0' || strlen(user_key) > USER_KEY_MAX ||
+	    (sku != NULL && strlen(sku) > SKU_MAX) ||
+	    (ref != NULL && strlen(ref) > REF_MAX)) {
+		log_warnx("ledger: add: order id, user key, sku or ref empty"
+		    " or too long");
+		return -1;
+	}
+	if (write_begin(l) == -1)
+		return -1;
+
+	st = l->stmt[S_ADD];
+	if (bind_text(l, st, 1, order_id, 0) == -1 ||
+	    bind_text(l, st, 2, user_key, 0) == -1 ||
+	    bind_text_null(l, st, 3, sku, 0) == -1 ||
+	    bind_text(l, st, 4, ref, 0) == -1 ||
+	    bind_int64(l, st, 5, now) == -1) {
+		stmt_done(st);
+		goto out;
+	}
+	if (step_done(l, S_ADD, "add") == -1)
+		goto out;
+	if (sqlite3_changes(l->db) == 1) {
+		*res = LEDGER_ADDED;
+		ok = 1;
+		goto out;
+	}
+
+	st = l->stmt[S_USER_KEY];
+	if (bind_text(l, st, 1, order_id, 0) == -1) {
+		stmt_done(st);
+		goto out;
+	}
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		if (rc == SQLITE_DONE)
+			log_warnx("ledger: add: order %s neither inserted nor"
+			    " found", order_id);
+		else
+			sql_error(l, "add");
+		stmt_done(st);
+		goto out;
+	}
+	known = (const char *)sqlite3_column_text(st, 0);
+	*res = known != NULL && strcmp(known, user_key) == 0 ?
+	    LEDGER_KNOWN : LEDGER_CONFLICT;
+	stmt_done(st);
+	ok = 1;
+
+out:
+	return write_end(l, ok);
+}
+
+int
+ledger_get(struct ledger *l, const char *order_id, struct order *out)
+{
+	sqlite3_stmt	*st = l->stmt[S_GET];
+	int		 rc, found = 0;
+
+	if (bind_text(l, st, 1, order_id, 0) == -1) {
+		stmt_done(st);
+		return -1;
+	}
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		if (row_order(st, out) == -1) {
+			stmt_done(st);
+			return -1;
+		}
+		found = 1;
+		rc = sqlite3_step(st);
+	}
+	if (rc != SQLITE_DONE) {
+		sql_error(l, "get");
+		stmt_done(st);
+		return -1;
+	}
+	stmt_done(st);
+	return found;
+}
+
+/* fn must not call ledger_foreach() itself (the statement is in use). */
+int
+ledger_foreach(struct ledger *l, int state,
+    int (*fn)(const struct order *, void *), void *arg)
+{
+	sqlite3_stmt	*st;
+	struct order	*o;
+	int		 rc, r = 0;
+
+	if (state >= ST__COUNT) {
+		log_warnx("ledger: foreach: bad state %d", state);
+		return -1;
+	}
+	if (state < 0)
+		st = l->stmt[S_FOREACH_ALL];
+	else {
+		st = l->stmt[S_FOREACH_STATE];
+		if (bind_text(l, st, 1, state_names[state], 0) == -1) {
+			stmt_done(st);
+			return -1;
+		}
+	}
+	o = xmalloc(sizeof(*o));
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (row_order(st, o) == -1) {
+			r = -1;
+			break;
+		}
+		if ((r = fn(o, arg)) != 0)
+			break;
+	}
+	if (r == 0 && rc != SQLITE_DONE) {
+		sql_error(l, "foreach");
+		r = -1;
+	}
+	stmt_done(st);
+	free(o);
+	return r;
+}
+
+int
+ledger_claim_due(struct ledger *l, int64_t now, int64_t lease_ms,
+    struct order *out, int max)
+{
+	sqlite3_stmt	*st = l->stmt[S_CLAIM];
+	int		 prio, rc, n = 0, ok = 1;
+
+	if (max <= 0)
+		return 0;
+	if (write_begin(l) == -1)
+		return -1;
+	for (prio = 0; prio < 2 && n < max && ok; prio++) {
+		if (bind_int64(l, st, 1, now + lease_ms) == -1 ||
+		    bind_int64(l, st, 2, prio) == -1 ||
+		    bind_int64(l, st, 3, now) == -1 ||
+		    bind_int64(l, st, 4, max - n) == -1) {
+			ok = 0;
+			break;
+		}
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			if (n >= max || row_order(st, &out[n]) == -1) {
+				if (n >= max)
+					log_warnx("ledger: claim returned more"
+					    " rows than asked");
+				ok = 0;
+				break;
+			}
+			n++;
+		}
+		if (ok && rc != SQLITE_DONE) {
+			sql_error(l, "claim");
+			ok = 0;
+		}
+		stmt_done(st);
+	}
+	if (!ok)
+		stmt_done(st);
+	if (write_end(l, ok) == -1)
+		return -1;
+	return n;
+}
+
+int
+ledger_next_due(struct ledger *l, int64_t *at)
+{
+	return step_int64(l, S_NEXT_DUE, "next due", at);
+}
+
+/* Inserts the event row for an applied update and stores its payload,
+ * built from the order as it is now. Already emitted: nothing is written. */
+static int
+add_event(struct ledger *l, const struct order *o, enum event_type ev,
+    int refund_after_grant, int64_t now)
+{
+	sqlite3_stmt	*st = l->stmt[S_EVENT_ADD];
+	char		*key, *payload;
+	int64_t		 id = 0;
+	int		 rc, inserted = 0;
+
+	key = xasprintf("%s:%s", o->order_id, event_names[ev]);
+	if (bind_text(l, st, 1, key, 0) == -1 ||
+	    bind_text(l, st, 2, event_names[ev], 0) == -1 ||
+	    bind_text(l, st, 3, o->order_id, 0) == -1 ||
+	    bind_int64(l, st, 4, now) == -1) {
+		stmt_done(st);
+		free(key);
+		return -1;
+	}
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		id = sqlite3_column_int64(st, 0);
+		inserted = 1;
+		rc = sqlite3_step(st);
+	}
+	stmt_done(st);
+	if (rc != SQLITE_DONE) {
+		sql_error(l, "event");
+		free(key);
+		return -1;
+	}
+	if (!inserted) {
+		log_debug("ledger: event %s exists; not written again", key);
+		free(key);
+		return 0;
+	}
+	free(key);
+
+	payload = json_out_event(id, ev, o, refund_after_grant, now);
+	st = l->stmt[S_EVENT_PAYLOAD];
+	if (bind_text(l, st, 1, payload, 0) == -1 ||
+	    bind_int64(l, st, 2, id) == -1) {
+		stmt_done(st);
+		free(payload);
+		return -1;
+	}
+	rc = step_done(l, S_EVENT_PAYLOAD, "event payload");
+	free(payload);
+	return rc;
+}
+
+int
+ledger_apply(struct ledger *l, const struct order *before,
+    const struct ledger_update *u, int64_t now)
+{
+	sqlite3_stmt	*st;
+	struct order	*after;
+	const char	*status;
+	int		 rc, ok = 0;
+
+	if ((int)u->new_state < 0 || u->new_state >= ST__COUNT ||
+	    (int)u->event < 0 || u->event >= EV__COUNT) {
+		log_warnx("ledger: apply: order %s: bad state %d or event %d",
+		    before->order_id, (int)u->new_state, (int)u->event);
+		return -1;
+	}
+	status = u->status_seen && u->toss_status != NULL ? u->toss_status : "";
+	after = xmalloc(sizeof(*after));
+	if (write_begin(l) == -1) {
+		free(after);
+		return -1;
+	}
+
+	st = l->stmt[S_APPLY];
+	if (bind_text(l, st, 1, state_names[u->new_state], 0) == -1 ||
+	    bind_int64(l, st, 2, u->status_seen != 0) == -1 ||
+	    bind_text_null(l, st, 3, status, STATUS_MAX) == -1 ||
+	    bind_text_null(l, st, 4, u->reason, REASON_MAX) == -1 ||
+	    bind_text_null(l, st, 5, u->determined_at, DETERMINED_MAX - 1) == -1 ||
+	    bind_text_null(l, st, 6, u->sku, SKU_MAX) == -1 ||
+	    bind_int64(l, st, 7, u->count_poll != 0) == -1 ||
+	    bind_int64(l, st, 8, u->count_error != 0) == -1 ||
+	    bind_int64(l, st, 9, u->granted_at) == -1 ||
+	    bind_int64(l, st, 10, u->next_poll_at) == -1 ||
+	    bind_int64(l, st, 11, now) == -1 ||
+	    bind_text(l, st, 12, before->order_id, 0) == -1) {
+		stmt_done(st);
+		goto out;
+	}
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		if (row_order(st, after) == -1) {
+			stmt_done(st);
+			goto out;
+		}
+		rc = sqlite3_step(st);
+		if (rc != SQLITE_DONE) {
+			sql_error(l, "apply");
+			stmt_done(st);
+			goto out;
+		}
+		stmt_done(st);
+	} else {
+		if (rc == SQLITE_DONE)
+			log_warnx("ledger: apply: no order %s", before->order_id);
+		else
+			sql_error(l, "apply");
+		stmt_done(st);
+		goto out;
+	}
+
+	if (u->status_seen && strcmp(before->toss_status, after->toss_status) != 0) {
+		st = l->stmt[S_TRANSITION];
+		if (bind_text(l, st, 1, before->order_id, 0) == -1 ||
+		    bind_int64(l, st, 2, now) == -1 ||
+		    bind_text_null(l, st, 3, before->toss_status, 0) == -1 ||
+		    bind_text(l, st, 4, after->toss_status, 0) == -1) {
+			stmt_done(st);
+			goto out;
+		}
+		if (step_done(l, S_TRANSITION, "transition") == -1)
+			goto out;
+	}
+
+	if (u->event != EV_NONE && add_event(l, after, u->event,
+	    u->refund_after_grant, now) == -1)
+		goto out;
+	ok = 1;
+
+out:
+	free(after);
+	return write_end(l, ok);
+}
+
+/* Runs an UPDATE keyed by order id or state in its own write; returns the
+ * number of rows changed or -1. */
+static int
+update_one(struct ledger *l, enum stmt_id id, const char *what,
+    const char *key, int64_t v)
+{
+	sqlite3_stmt	*st = l->stmt[id];
+	int		 n = 0, ok = 0;
+
+	if (write_begin(l) == -1)
+		return -1;
+	if (bind_text(l, st, 1, key, 0) == -1 || bind_int64(l, st, 2, v) == -1)
+		stmt_done(st);
+	else if (step_done(l, id, what) == 0) {
+		n = sqlite3_changes(l->db);
+		ok = 1;
+	}
+	if (write_end(l, ok) == -1)
+		return -1;
+	return n;
+}
+
+int
+ledger_reschedule(struct ledger *l, const char *order_id, int64_t at)
+{
+	return update_one(l, S_RESCHEDULE, "reschedule", order_id, at) == -1 ?
+	    -1 : 0;
+}
+
+int
+ledger_recheck(struct ledger *l, const char *order_id, int64_t now)
+{
+	return update_one(l, S_RECHECK, "recheck", order_id, now);
+}
+
+int
+ledger_recheck_state(struct ledger *l, enum order_state state, int64_t now)
+{
+	if ((int)state < 0 || state >= ST__COUNT) {
+		log_warnx("ledger: recheck: bad state %d", (int)state);
+		return -1;
+	}
+	return update_one(l, S_RECHECK_STATE, "recheck", state_names[state],
+	    now);
+}
+
+/* limit < 0 means no limit. fn returning nonzero stops the walk; the
+ * event it was given counts as visited. */
+int
+ledger_events(struct ledger *l, int64_t after, int limit,
+    int (*fn)(int64_t, const char *, void *), void *arg)
+{
+	sqlite3_stmt	*st = l->stmt[S_EVENTS];
+	const char	*payload;
+	int		 rc, n = 0;
+
+	if (bind_int64(l, st, 1, after) == -1 ||
+	    bind_int64(l, st, 2, limit) == -1) {
+		stmt_done(st);
+		return -1;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		payload = (const char *)sqlite3_column_text(st, 1);
+		n++;
+		if (fn(sqlite3_column_int64(st, 0), payload != NULL ?
+		    payload : "", arg) != 0) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		sql_error(l, "events");
+		stmt_done(st);
+		return -1;
+	}
+	stmt_done(st);
+	return n;
+}
+
+int
+ledger_cursor_get(struct ledger *l, const char *sink, int64_t *id)
+{
+	sqlite3_stmt	*st = l->stmt[S_CURSOR_GET];
+	int		 r;
+
+	*id = 0;
+	if (bind_text(l, st, 1, sink, 0) == -1) {
+		stmt_done(st);
+		return -1;
+	}
+	r = step_int64(l, S_CURSOR_GET, "cursor", id);
+	return r == -1 ? -1 : 0;
+}
+
+int
+ledger_cursor_set(struct ledger *l, const char *sink, int64_t id)
+{
+	return update_one(l, S_CURSOR_SET, "cursor", sink, id) == -1 ? -1 : 0;
+}
+
+int
+ledger_cursors(struct ledger *l, int (*fn)(const char *, int64_t, void *),
+    void *arg)
+{
+	sqlite3_stmt	*st = l->stmt[S_CURSORS];
+	const char	*name;
+	int		 rc, r = 0;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		name = (const char *)sqlite3_column_text(st, 0);
+		if ((r = fn(name != NULL ? name : "",
+		    sqlite3_column_int64(st, 1), arg)) != 0)
+			break;
+	}
+	if (r == 0 && rc != SQLITE_DONE) {
+		sql_error(l, "cursors");
+		r = -1;
+	}
+	stmt_done(st);
+	return r;
+}
+
+int
+ledger_stats(struct ledger *l, int64_t now, struct ledger_stats *s)
+{
+	sqlite3_stmt	*st = l->stmt[S_STATE_COUNTS];
+	enum order_state state;
+	int		 rc;
+
+	memset(s, 0, sizeof(*s));
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (ledger_state_parse((const char *)sqlite3_column_text(st, 0),
+		    &state) == 0)
+			s->orders[state] = sqlite3_column_int64(st, 1);
+	}
+	if (rc != SQLITE_DONE) {
+		sql_error(l, "stats");
+		stmt_done(st);
+		return -1;
+	}
+	stmt_done(st);
+
+	if (step_int64(l, S_EVENT_COUNT, "stats", &s->events) == -1 ||
+	    step_int64(l, S_LAST_EVENT, "stats", &s->last_event_id) == -1 ||
+	    step_int64(l, S_OLDEST_PENDING, "stats", &s->oldest_pending_ms) == -1)
+		return -1;
+	if (bind_int64(l, l->stmt[S_DUE_COUNT], 1, now) == -1) {
+		stmt_done(l->stmt[S_DUE_COUNT]);
+		return -1;
+	}
+	if (step_int64(l, S_DUE_COUNT, "stats", &s->due) == -1)
+		return -1;
+	return 0;
+}
