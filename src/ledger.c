@@ -723,7 +723,8 @@ ledger_open(const char *path, int readonly, char **err)
 	}
 	if (!readonly && set_wal(l, err) == -1)
 		goto fail;
-	if (exec_sql(l, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON",
+	if (exec_sql(l, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; "
+	    "PRAGMA temp_store = MEMORY",
 	    err) == -1)
 		goto fail;
 	if (!readonly && migrate(l, err) == -1)

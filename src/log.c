@@ -176,6 +176,8 @@ log_info(const char *fmt, ...)
 {
 	va_list	 ap;
 
+	if (log_verbose < 0)
+		return;
 	va_start(ap, fmt);
 	log_vline(PRIO_INFO, 0, fmt, ap);
 	va_end(ap);

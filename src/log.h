@@ -7,7 +7,8 @@
 
 #define LOG_USERKEY_MAX 32	/* room for a masked userKey */
 
-/* verbose: 0 = info and above, 1 = debug, 2+ = debug with library chatter. */
+/* verbose: -1 = warnings and errors only (CLI tools), 0 = info and above,
+ * 1 = debug, 2+ = debug with library chatter. */
 void	 log_init(const char *progname, int verbose);
 void	 log_setverbose(int);
 int	 log_getverbose(void);

@@ -1,0 +1,1024 @@
+/* reconcilectl: the operator's command line for a reconciled ledger. It adds
+ * and imports orders, shows orders, events and counts, and makes orders due
+ * again. It works on the ledger file directly, whether the daemon runs or not.
+ * The ledger logs the cause of a database error itself; we say what failed. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+#include <sqlite3.h>
+
+#include "config.h"
+#include "intake.h"
+#include "json-out.h"
+#include "ledger.h"
+#include "log.h"
+#include "util.h"
+
+#define PROG			"reconcilectl"
+#define EVENTS_LIMIT_DEFAULT	100
+#define EVENTS_LIMIT_MAX	100000
+#define IMPORT_CHUNK		65536
+
+/* Long-only options carry values past any character (and past 255, which
+ * ctl_opt_err relies on to tell them from short options). */
+enum {
+	OPT_JSON = 256,
+	OPT_SKU,
+	OPT_REF,
+	OPT_STATE,
+	OPT_AFTER,
+	OPT_LIMIT
+};
+
+struct ctl {
+	const char	*config_arg;	/* -c, or NULL */
+	struct config	*cfg;
+	struct ledger	*ledger;
+};
+
+struct command {
+	const char	*name;
+	int		 (*run)(struct ctl *, int, char **);
+	const char	*usage;		/* after "reconcilectl [-c FILE] " */
+};
+
+static int	 cmd_add(struct ctl *, int, char **);
+static int	 cmd_import(struct ctl *, int, char **);
+static int	 cmd_show(struct ctl *, int, char **);
+static int	 cmd_list(struct ctl *, int, char **);
+static int	 cmd_events(struct ctl *, int, char **);
+static int	 cmd_stats(struct ctl *, int, char **);
+static int	 cmd_recheck(struct ctl *, int, char **);
+
+static const struct command commands[] = {
+	{ "add", cmd_add, "add ORDER_ID USER_KEY [--sku SKU] [--ref REF]" },
+	{ "import", cmd_import, "import [FILE|-]" },
+	{ "show", cmd_show, "show ORDER_ID [--json]" },
+	{ "list", cmd_list, "list [--state STATE] [--json]" },
+	{ "events", cmd_events, "events [--after ID] [--limit N] [--json]" },
+	{ "stats", cmd_stats, "stats [--json]" },
+	{ "recheck", cmd_recheck, "recheck ORDER_ID | --state STATE" },
+};
+#define NCOMMANDS	(sizeof(commands) / sizeof(commands[0]))
+
+static void	 ctl_err(const char *, ...)
+		    __attribute__((format(printf, 1, 2)));
+static int	 ctl_usage_err(const char *, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+
+/* "reconcilectl: message" on stderr. */
+static void
+ctl_err(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	fputs(PROG ": ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static const struct command *
+ctl_command(const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < NCOMMANDS; i++) {
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	}
+	return NULL;
+}
+
+static void
+ctl_help(FILE *f)
+{
+	size_t	 i;
+
+	fprintf(f, "usage: " PROG " [-c FILE] COMMAND [ARGS]\n"
+	    "       " PROG " -h | -V\n\ncommands:\n");
+	for (i = 0; i < NCOMMANDS; i++)
+		fprintf(f, "  %s\n", commands[i].usage);
+	fprintf(f, "\noptions:\n"
+	    "  -c FILE  configuration file (default: $RECONCILED_CONFIG, "
+	    "else %s)\n"
+	    "  -h       show this help\n"
+	    "  -V       show the version\n\n"
+	    "events shows at most %d events unless --limit says otherwise "
+	    "(up to %d).\n"
+	    "exit status: 0 ok, 1 failure or refused input, 64 usage, "
+	    "78 configuration\n", CONFIG_DEFAULT_PATH, EVENTS_LIMIT_DEFAULT,
+	    EVENTS_LIMIT_MAX);
+}
+
+/* Reports a usage error for command cmd (NULL: the global usage) and
+ * returns EX_USAGE. */
+static int
+ctl_usage_err(const char *cmd, const char *fmt, ...)
+{
+	const struct command	*c;
+	va_list			 ap;
+
+	fputs(PROG ": ", stderr);
+	if (cmd != NULL)
+		fprintf(stderr, "%s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	if (cmd != NULL && (c = ctl_command(cmd)) != NULL)
+		fprintf(stderr, "usage: " PROG " [-c FILE] %s\n", c->usage);
+	else
+		fprintf(stderr, "usage: " PROG " [-c FILE] COMMAND [ARGS] "
+		    "(see " PROG " -h)\n");
+	return EX_USAGE;
+}
+
+/* Turns getopt's '?' or ':' into a usage error naming the option. getopt
+ * runs silently (opterr = 0, optstring starting with ':'). */
+static int
+ctl_opt_err(const char *cmd, int c, char **argv, const struct option *lo)
+{
+	const char	*name = NULL;
+
+	for (; optopt >= OPT_JSON && lo->name != NULL; lo++) {
+		if (lo->val == optopt)
+			name = lo->name;
+	}
+	if (c == ':') {
+		if (name != NULL)
+			return ctl_usage_err(cmd, "option --%s needs a value",
+			    name);
+		return ctl_usage_err(cmd, "option -%c needs a value", optopt);
+	}
+	if (optopt >= OPT_JSON && name != NULL)
+		return ctl_usage_err(cmd, "option --%s takes no value", name);
+	if (optopt > 0 && optopt < OPT_JSON)
+		return ctl_usage_err(cmd, "unknown option -%c", optopt);
+	return ctl_usage_err(cmd, "unknown option %s", argv[optind - 1]);
+}
+
+/* Prints the usage of one command on stdout (for -h) and returns 0. */
+static int
+ctl_cmd_help(const char *cmd)
+{
+	printf("usage: " PROG " [-c FILE] %s\n", ctl_command(cmd)->usage);
+	return 0;
+}
+
+/*
+ * Options come after the command, in any order with its arguments.
+ * getopt_long runs with a leading '-' so that every non-option comes back
+ * as code 1, in order (this does not depend on POSIXLY_CORRECT); "--" ends
+ * the options and leaves the rest from optind.
+ */
+struct args {
+	char	*pos[3];
+	int	 npos;
+	int	 toomany;
+};
+
+static void
+ctl_arg(struct args *a, char *s)
+{
+	if (a->npos < (int)(sizeof(a->pos) / sizeof(a->pos[0])))
+		a->pos[a->npos++] = s;
+	else
+		a->toomany = 1;
+}
+
+static void
+ctl_rest(struct args *a, int argc, char **argv)
+{
+	for (; optind < argc; optind++)
+		ctl_arg(a, argv[optind]);
+}
+
+/* Loads the configuration and opens the ledger. Returns 0, or the exit
+ * status to leave with after saying why. */
+static int
+ctl_open(struct ctl *ctl, int readonly)
+{
+	const char	*path;
+	char		*err = NULL;
+
+	path = config_path(ctl->config_arg);
+	if (ctl->config_arg == NULL && strcmp(path, CONFIG_DEFAULT_PATH) == 0 &&
+	    access(path, F_OK) == -1 && errno == ENOENT) {
+		ctl_err("no configuration file at %s: use -c FILE or set "
+		    "RECONCILED_CONFIG", path);
+		return EX_CONFIG;
+	}
+	if (config_load(path, &ctl->cfg, &err) == -1) {
+		ctl_err("%s", err);
+		free(err);
+		return EX_CONFIG;
+	}
+	if (readonly && access(ctl->cfg->ledger_path, F_OK) == -1 &&
+	    errno == ENOENT) {
+		ctl_err("no ledger at %s yet (it is created by the first add, "
+		    "import or daemon start)", ctl->cfg->ledger_path);
+		return 1;
+	}
+	ctl->ledger = ledger_open(ctl->cfg->ledger_path, readonly, &err);
+	if (ctl->ledger == NULL) {
+		ctl_err("%s", err != NULL ? err : "cannot open the ledger");
+		free(err);
+		return 1;
+	}
+	return 0;
+}
+
+/* The exit status after writing to stdout: 1 if anything was lost. */
+static int
+ctl_flush(int rv)
+{
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		ctl_err("stdout: %s", strerror(errno));
+		return 1;
+	}
+	return rv;
+}
+
+static void
+ctl_print_json(struct json_object *obj)
+{
+	char	*s;
+
+	s = json_out_string(obj);
+	puts(s);
+	free(s);
+}
+
+static const char *
+ctl_time(int64_t ms, char *buf)
+{
+	if (ms == 0)
+		return "-";
+	return util_fmt_time(ms, buf);
+}
+
+static const char *
+ctl_text(const char *s)
+{
+	return *s == '\0' ? "-" : s;
+}
+
+/* ---- add ---------------------------------------------------------------- */
+
+static int
+cmd_add(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "sku", required_argument, NULL, OPT_SKU },
+		{ "ref", required_argument, NULL, OPT_REF },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct args		 a = { .npos = 0 };
+	const char		*sku = NULL, *ref = NULL;
+	char			 err[INTAKE_ERR_MAX];
+	enum ledger_add_result	 res;
+	int			 c, rv;
+
+	while ((c = getopt_long(argc, argv, "-:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 1:
+			ctl_arg(&a, optarg);
+			break;
+		case OPT_SKU:
+			sku = optarg;
+			break;
+		case OPT_REF:
+			ref = optarg;
+			break;
+		case 'h':
+			return ctl_cmd_help("add");
+		default:
+			return ctl_opt_err("add", c, argv, lo);
+		}
+	}
+	ctl_rest(&a, argc, argv);
+	if (a.npos < 1)
+		return ctl_usage_err("add", "missing ORDER_ID and USER_KEY");
+	if (a.npos < 2)
+		return ctl_usage_err("add", "missing USER_KEY");
+	if (a.npos > 2 || a.toomany)
+		return ctl_usage_err("add", "too many arguments");
+
+	if (intake_check(a.pos[0], a.pos[1], sku, ref, err) == -1) {
+		ctl_err("%s", err);
+		return 1;
+	}
+	if ((rv = ctl_open(ctl, 0)) != 0)
+		return rv;
+	if (ledger_add(ctl->ledger, a.pos[0], a.pos[1], sku, ref,
+	    util_now_ms(), &res) == -1) {
+		ctl_err("cannot add order %s: database error", a.pos[0]);
+		return 1;
+	}
+	switch (res) {
+	case LEDGER_ADDED:
+		printf("added %s\n", a.pos[0]);
+		break;
+	case LEDGER_KNOWN:
+		printf("known %s\n", a.pos[0]);
+		break;
+	case LEDGER_CONFLICT:
+		ctl_err("order %s is already known with another userKey",
+		    a.pos[0]);
+		return ctl_flush(1);
+	}
+	return ctl_flush(0);
+}
+
+/* ---- import ------------------------------------------------------------- */
+
+/* Reads lines through a fixed buffer: memory stays the same whatever the
+ * size of the file or of its lines. */
+struct lines {
+	FILE	*f;
+	char	 buf[IMPORT_CHUNK];
+	size_t	 off;
+	size_t	 len;
+	int	 eof;
+	char	 line[INTAKE_LINE_MAX + 1];
+	size_t	 linelen;
+	int	 toolong;	/* the line was skipped, line[] is empty */
+};
+
+/* Reads the next line (without its '\n') into l->line. A line longer than
+ * INTAKE_LINE_MAX is read to its end but not kept, and sets l->toolong.
+ * Returns 1 for a line, 0 at the end of the input, -1 on a read error. */
+static int
+lines_next(struct lines *l)
+{
+	const char	*p, *nl;
+	size_t		 n = 0, take;
+	int		 any = 0, toolong = 0;
+
+	for (;;) {
+		if (l->off == l->len) {
+			if (l->eof)
+				break;
+			l->off = 0;
+			l->len = fread(l->buf, 1, sizeof(l->buf), l->f);
+			if (l->len == 0) {
+				if (ferror(l->f))
+					return -1;
+				l->eof = 1;
+				break;
+			}
+		}
+		any = 1;
+		p = l->buf + l->off;
+		nl = memchr(p, '\n', l->len - l->off);
+		take = nl != NULL ? (size_t)(nl - p) : l->len - l->off;
+		if (!toolong) {
+			if (take > INTAKE_LINE_MAX - n) {
+				toolong = 1;
+				n = 0;
+			} else {
+				memcpy(l->line + n, p, take);
+				n += take;
+			}
+		}
+		l->off += take;
+		if (nl != NULL) {
+			l->off++;
+			break;
+		}
+	}
+	if (!any)
+		return 0;
+	l->line[n] = '\0';
+	l->linelen = n;
+	l->toolong = toolong;
+	return 1;
+}
+
+static int
+ctl_blank(const char *s, size_t len)
+{
+	size_t	 i;
+
+	for (i = 0; i < len; i++) {
+		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
+			return 0;
+	}
+	return 1;
+}
+
+static int
+cmd_import(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct args		 a = { .npos = 0 };
+	struct lines		*l;
+	struct intake_order	 o;
+	enum ledger_add_result	 res;
+	const char		*path = "-", *name;
+	char			 err[INTAKE_ERR_MAX];
+	int64_t			 lineno = 0, added = 0, known = 0, rejected = 0;
+	int			 c, r, rv;
+
+	while ((c = getopt_long(argc, argv, "-:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 1:
+			ctl_arg(&a, optarg);
+			break;
+		case 'h':
+			return ctl_cmd_help("import");
+		default:
+			return ctl_opt_err("import", c, argv, lo);
+		}
+	}
+	ctl_rest(&a, argc, argv);
+	if (a.npos > 1 || a.toomany)
+		return ctl_usage_err("import", "too many arguments");
+	if (a.npos == 1)
+		path = a.pos[0];
+
+	l = xcalloc(1, sizeof(*l));
+	if (strcmp(path, "-") == 0) {
+		l->f = stdin;
+		name = "stdin";
+	} else if ((l->f = fopen(path, "r")) == NULL) {
+		ctl_err("%s: %s", path, strerror(errno));
+		free(l);
+		return 1;
+	} else
+		name = path;
+
+	if ((rv = ctl_open(ctl, 0)) != 0)
+		goto out;
+	rv = 1;
+	if (ledger_begin(ctl->ledger) == -1) {
+		ctl_err("cannot start the import: database error; nothing "
+		    "was imported");
+		goto out;
+	}
+	while ((r = lines_next(l)) == 1) {
+		lineno++;
+		if (l->toolong) {
+			fprintf(stderr, "line %" PRId64 ": line is longer than "
+			    "%d bytes\n", lineno, INTAKE_LINE_MAX);
+			rejected++;
+			continue;
+		}
+		if (ctl_blank(l->line, l->linelen))
+			continue;
+		if (intake_parse(l->line, l->linelen, &o, err) == -1) {
+			fprintf(stderr, "line %" PRId64 ": %s\n", lineno, err);
+			rejected++;
+			continue;
+		}
+		if (ledger_add(ctl->ledger, o.order_id, o.user_key,
+		    o.has_sku ? o.sku : NULL, o.has_ref ? o.ref : NULL,
+		    util_now_ms(), &res) == -1) {
+			ctl_err("line %" PRId64 ": database error; nothing was "
+			    "imported", lineno);
+			ledger_rollback(ctl->ledger);
+			goto out;
+		}
+		switch (res) {
+		case LEDGER_ADDED:
+			added++;
+			break;
+		case LEDGER_KNOWN:
+			known++;
+			break;
+		case LEDGER_CONFLICT:
+			fprintf(stderr, "line %" PRId64 ": orderId %s is "
+			    "already known with another userKey\n", lineno,
+			    o.order_id);
+			rejected++;
+			break;
+		}
+	}
+	if (r == -1) {
+		ctl_err("%s: %s; nothing was imported", name, strerror(errno));
+		ledger_rollback(ctl->ledger);
+		goto out;
+	}
+	if (ledger_commit(ctl->ledger) == -1) {
+		ctl_err("cannot commit the import: database error; nothing "
+		    "was imported");
+		ledger_rollback(ctl->ledger);
+		goto out;
+	}
+	printf("%" PRId64 " added, %" PRId64 " known, %" PRId64 " rejected\n",
+	    added, known, rejected);
+	rv = ctl_flush(rejected > 0 ? 1 : 0);
+out:
+	if (l->f != stdin)
+		fclose(l->f);
+	free(l);
+	return rv;
+}
+
+/* ---- show, list --------------------------------------------------------- */
+
+static void
+ctl_print_order(const struct order *o)
+{
+	char	 t[UTIL_TIME_MAX];
+
+	printf("orderId:            %s\n", o->order_id);
+	printf("userKey:            %s\n", o->user_key);
+	printf("sku:                %s\n", ctl_text(o->sku));
+	if (!o->has_ref)
+		printf("ref:                -\n");
+	else if (o->ref[0] == '\0')
+		printf("ref:                \"\"\n");
+	else
+		printf("ref:                %s\n", o->ref);
+	printf("state:              %s\n", ledger_state_name(o->state));
+	printf("tossStatus:         %s\n", ctl_text(o->toss_status));
+	printf("reason:             %s\n", ctl_text(o->reason));
+	printf("statusDeterminedAt: %s\n", ctl_text(o->determined_at));
+	printf("polls:              %" PRId64 "\n", o->polls);
+	printf("errors:             %" PRId64 "\n", o->errors);
+	printf("addedAt:            %s\n", ctl_time(o->added_at, t));
+	printf("updatedAt:          %s\n", ctl_time(o->updated_at, t));
+	printf("grantedAt:          %s\n", ctl_time(o->granted_at, t));
+	printf("nextPollAt:         %s\n", ctl_time(o->next_poll_at, t));
+}
+
+static int
+cmd_show(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct args		 a = { .npos = 0 };
+	struct order		 o;
+	struct json_object	*obj;
+	int			 c, rv, json = 0;
+
+	while ((c = getopt_long(argc, argv, "-:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 1:
+			ctl_arg(&a, optarg);
+			break;
+		case OPT_JSON:
+			json = 1;
+			break;
+		case 'h':
+			return ctl_cmd_help("show");
+		default:
+			return ctl_opt_err("show", c, argv, lo);
+		}
+	}
+	ctl_rest(&a, argc, argv);
+	if (a.npos < 1)
+		return ctl_usage_err("show", "missing ORDER_ID");
+	if (a.npos > 1 || a.toomany)
+		return ctl_usage_err("show", "too many arguments");
+
+	if ((rv = ctl_open(ctl, 1)) != 0)
+		return rv;
+	switch (ledger_get(ctl->ledger, a.pos[0], &o)) {
+	case 1:
+		break;
+	case 0:
+		ctl_err("unknown order %s", a.pos[0]);
+		return 1;
+	default:
+		ctl_err("cannot read order %s: database error", a.pos[0]);
+		return 1;
+	}
+	if (json) {
+		obj = json_out_order(&o);
+		ctl_print_json(obj);
+		json_object_put(obj);
+	} else
+		ctl_print_order(&o);
+	return ctl_flush(0);
+}
+
+static int
+ctl_list_json(const struct order *o, void *arg)
+{
+	struct json_object	*obj;
+
+	obj = json_out_order(o);
+	ctl_print_json(obj);
+	json_object_put(obj);
+	return 0;
+}
+
+/* One order per line: ORDER_ID  STATE  TOSS_STATUS  USER_KEY. */
+static int
+ctl_list_line(const struct order *o, void *arg)
+{
+	printf("%s  %-9s  %s  %s\n", o->order_id, ledger_state_name(o->state),
+	    ctl_text(o->toss_status), o->user_key);
+	return 0;
+}
+
+/* Parses a --state value; EX_USAGE after saying why when it is no state. */
+static int
+ctl_state_arg(const char *cmd, const char *s, enum order_state *st)
+{
+	char	 names[128] = "";
+	int	 i;
+
+	if (ledger_state_parse(s, st) == 0)
+		return 0;
+	for (i = 0; i < ST__COUNT; i++) {
+		if (i > 0)
+			strncat(names, ", ", sizeof(names) - strlen(names) - 1);
+		strncat(names, ledger_state_name(i),
+		    sizeof(names) - strlen(names) - 1);
+	}
+	return ctl_usage_err(cmd, "unknown state \"%s\" (use one of: %s)", s,
+	    names);
+}
+
+static int
+cmd_list(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "state", required_argument, NULL, OPT_STATE },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct args		 a = { .npos = 0 };
+	enum order_state	 st;
+	const char		*state = NULL;
+	int			 c, rv, json = 0;
+
+	while ((c = getopt_long(argc, argv, "-:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 1:
+			ctl_arg(&a, optarg);
+			break;
+		case OPT_STATE:
+			state = optarg;
+			break;
+		case OPT_JSON:
+			json = 1;
+			break;
+		case 'h':
+			return ctl_cmd_help("list");
+		default:
+			return ctl_opt_err("list", c, argv, lo);
+		}
+	}
+	ctl_rest(&a, argc, argv);
+	if (a.npos > 0)
+		return ctl_usage_err("list", "unexpected argument \"%s\"",
+		    a.pos[0]);
+	if (state != NULL && (rv = ctl_state_arg("list", state, &st)) != 0)
+		return rv;
+
+	if ((rv = ctl_open(ctl, 1)) != 0)
+		return rv;
+	if (ledger_foreach(ctl->ledger, state != NULL ? (int)st : -1,
+	    json ? ctl_list_json : ctl_list_line, NULL) == -1) {
+		ctl_err("cannot list orders: database error");
+		return ctl_flush(1);
+	}
+	return ctl_flush(0);
+}
+
+/* ---- events ------------------------------------------------------------- */
+
+static int
+ctl_event_json(int64_t id, const char *payload, void *arg)
+{
+	puts(payload);
+	return 0;
+}
+
+static const char *
+ctl_member(struct json_object *obj, const char *key)
+{
+	struct json_object	*v;
+
+	if (!json_object_object_get_ex(obj, key, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return "?";
+	return json_object_get_string(v);
+}
+
+/* One event per line: ID TYPE ORDER_ID AT. */
+static int
+ctl_event_line(int64_t id, const char *payload, void *arg)
+{
+	struct json_object	*obj;
+
+	if ((obj = json_tokener_parse(payload)) == NULL) {
+		printf("%" PRId64 " ? ? ?\n", id);
+		return 0;
+	}
+	printf("%" PRId64 " %s %s %s\n", id, ctl_member(obj, "type"),
+	    ctl_member(obj, "orderId"), ctl_member(obj, "at"));
+	json_object_put(obj);
+	return 0;
+}
+
+static int
+cmd_events(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "after", required_argument, NULL, OPT_AFTER },
+		{ "limit", required_argument, NULL, OPT_LIMIT },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct args	 a = { .npos = 0 };
+	int64_t		 after = 0, limit = EVENTS_LIMIT_DEFAULT;
+	int		 c, rv, json = 0;
+
+	while ((c = getopt_long(argc, argv, "-:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 1:
+			ctl_arg(&a, optarg);
+			break;
+		case OPT_AFTER:
+			if (util_parse_int64(optarg, 0, INT64_MAX,
+			    &after) == -1)
+				return ctl_usage_err("events", "--after must "
+				    "be an event id (an integer >= 0), not "
+				    "\"%s\"", optarg);
+			break;
+		case OPT_LIMIT:
+			if (util_parse_int64(optarg, 1, EVENTS_LIMIT_MAX,
+			    &limit) == -1)
+				return ctl_usage_err("events", "--limit must "
+				    "be an integer from 1 to %d, not \"%s\"",
+				    EVENTS_LIMIT_MAX, optarg);
+			break;
+		case OPT_JSON:
+			json = 1;
+			break;
+		case 'h':
+			return ctl_cmd_help("events");
+		default:
+			return ctl_opt_err("events", c, argv, lo);
+		}
+	}
+	ctl_rest(&a, argc, argv);
+	if (a.npos > 0)
+		return ctl_usage_err("events", "unexpected argument \"%s\"",
+		    a.pos[0]);
+
+	if ((rv = ctl_open(ctl, 1)) != 0)
+		return rv;
+	if (ledger_events(ctl->ledger, after, (int)limit,
+	    json ? ctl_event_json : ctl_event_line, NULL) == -1) {
+		ctl_err("cannot read events: database error");
+		return ctl_flush(1);
+	}
+	return ctl_flush(0);
+}
+
+/* ---- stats -------------------------------------------------------------- */
+
+struct sinks_arg {
+	int64_t			 last_event_id;
+	struct json_object	*obj;	/* NULL: print lines */
+};
+
+static int
+ctl_sink(const char *name, int64_t delivered, void *arg)
+{
+	struct sinks_arg	*sa = arg;
+	struct json_object	*s;
+	int64_t			 lag;
+
+	lag = sa->last_event_id - delivered;
+	if (lag < 0)
+		lag = 0;
+	if (sa->obj == NULL) {
+		printf("sink %-10s delivered %" PRId64 ", lag %" PRId64 "\n",
+		    name, delivered, lag);
+		return 0;
+	}
+	s = json_object_new_object();
+	json_object_object_add(s, "deliveredId",
+	    json_object_new_int64(delivered));
+	json_object_object_add(s, "lag", json_object_new_int64(lag));
+	json_object_object_add(sa->obj, name, s);
+	return 0;
+}
+
+static int
+cmd_stats(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct args		 a = { .npos = 0 };
+	struct ledger_stats	 st;
+	struct sinks_arg	 sa;
+	struct json_object	*obj = NULL, *orders;
+	int64_t			 now, oldest = -1;
+	int			 c, i, rv, json = 0;
+
+	while ((c = getopt_long(argc, argv, "-:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 1:
+			ctl_arg(&a, optarg);
+			break;
+		case OPT_JSON:
+			json = 1;
+			break;
+		case 'h':
+			return ctl_cmd_help("stats");
+		default:
+			return ctl_opt_err("stats", c, argv, lo);
+		}
+	}
+	ctl_rest(&a, argc, argv);
+	if (a.npos > 0)
+		return ctl_usage_err("stats", "unexpected argument \"%s\"",
+		    a.pos[0]);
+
+	if ((rv = ctl_open(ctl, 1)) != 0)
+		return rv;
+	now = util_now_ms();
+	if (ledger_stats(ctl->ledger, now, &st) == -1) {
+		ctl_err("cannot read stats: database error");
+		return 1;
+	}
+	if (st.oldest_pending_ms > 0)
+		oldest = now > st.oldest_pending_ms ?
+		    (now - st.oldest_pending_ms) / 1000 : 0;
+	sa.last_event_id = st.last_event_id;
+	sa.obj = NULL;
+
+	if (!json) {
+		for (i = 0; i < ST__COUNT; i++)
+			printf("%-15s%" PRId64 "\n", ledger_state_name(i),
+			    st.orders[i]);
+		printf("%-15s%" PRId64 "\n", "events", st.events);
+		printf("%-15s%" PRId64 "\n", "last event", st.last_event_id);
+		if (oldest >= 0)
+			printf("%-15s%" PRId64 "s ago\n", "oldest pending",
+			    oldest);
+		else
+			printf("%-15s-\n", "oldest pending");
+		printf("%-15s%" PRId64 "\n", "due now", st.due);
+		if (ledger_cursors(ctl->ledger, ctl_sink, &sa) == -1) {
+			ctl_err("cannot read sink cursors: database error");
+			return ctl_flush(1);
+		}
+		return ctl_flush(0);
+	}
+
+	obj = json_object_new_object();
+	orders = json_object_new_object();
+	for (i = 0; i < ST__COUNT; i++)
+		json_object_object_add(orders, ledger_state_name(i),
+		    json_object_new_int64(st.orders[i]));
+	json_object_object_add(obj, "orders", orders);
+	json_object_object_add(obj, "events", json_object_new_int64(st.events));
+	json_object_object_add(obj, "lastEventId",
+	    json_object_new_int64(st.last_event_id));
+	json_object_object_add(obj, "oldestPendingSeconds",
+	    oldest >= 0 ? json_object_new_int64(oldest) : NULL);
+	json_object_object_add(obj, "due", json_object_new_int64(st.due));
+	sa.obj = json_object_new_object();
+	json_object_object_add(obj, "sinks", sa.obj);
+	if (ledger_cursors(ctl->ledger, ctl_sink, &sa) == -1) {
+		ctl_err("cannot read sink cursors: database error");
+		json_object_put(obj);
+		return 1;
+	}
+	ctl_print_json(obj);
+	json_object_put(obj);
+	return ctl_flush(0);
+}
+
+/* ---- recheck ------------------------------------------------------------ */
+
+static int
+cmd_recheck(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "state", required_argument, NULL, OPT_STATE },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct args		 a = { .npos = 0 };
+	enum order_state	 st;
+	const char		*state = NULL;
+	int			 c, n, rv;
+
+	while ((c = getopt_long(argc, argv, "-:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 1:
+			ctl_arg(&a, optarg);
+			break;
+		case OPT_STATE:
+			state = optarg;
+			break;
+		case 'h':
+			return ctl_cmd_help("recheck");
+		default:
+			return ctl_opt_err("recheck", c, argv, lo);
+		}
+	}
+	ctl_rest(&a, argc, argv);
+	if (a.npos > 1 || a.toomany)
+		return ctl_usage_err("recheck", "too many arguments");
+	if (a.npos == 1 && state != NULL)
+		return ctl_usage_err("recheck", "give ORDER_ID or --state, "
+		    "not both");
+	if (a.npos == 0 && state == NULL)
+		return ctl_usage_err("recheck", "missing ORDER_ID or --state");
+	if (state != NULL && (rv = ctl_state_arg("recheck", state, &st)) != 0)
+		return rv;
+
+	if ((rv = ctl_open(ctl, 0)) != 0)
+		return rv;
+	if (state != NULL)
+		n = ledger_recheck_state(ctl->ledger, st, util_now_ms());
+	else
+		n = ledger_recheck(ctl->ledger, a.pos[0], util_now_ms());
+	if (n == -1) {
+		ctl_err("cannot recheck: database error");
+		return 1;
+	}
+	if (n == 0 && state == NULL) {
+		ctl_err("unknown order %s", a.pos[0]);
+		return 1;
+	}
+	printf("%d order(s) due now\n", n);
+	return ctl_flush(0);
+}
+
+/* ---- main --------------------------------------------------------------- */
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option lo[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const struct command	*cmd;
+	struct ctl		 ctl;
+	int			 c, rv;
+
+	memset(&ctl, 0, sizeof(ctl));
+	log_init(PROG, -1);	/* info lines are the daemon's; the CLI says only what went wrong */
+	opterr = 0;
+	/* '+': stop at the command; its options are its own. */
+	while ((c = getopt_long(argc, argv, "+:c:hV", lo, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			ctl.config_arg = optarg;
+			break;
+		case 'h':
+			ctl_help(stdout);
+			return ctl_flush(0);
+		case 'V':
+			printf(PROG " %s (json-c %s, SQLite %s)\n",
+			    PACKAGE_VERSION, json_c_version(),
+			    sqlite3_libversion());
+			return ctl_flush(0);
+		default:
+			return ctl_opt_err(NULL, c, argv, lo);
+		}
+	}
+	if (optind >= argc)
+		return ctl_usage_err(NULL, "missing COMMAND");
+	if ((cmd = ctl_command(argv[optind])) == NULL)
+		return ctl_usage_err(NULL, "unknown command \"%s\"",
+		    argv[optind]);
+
+	argc -= optind;
+	argv += optind;
+	optind = 0;	/* rescan from argv[1]: glibc and musl reinitialise */
+	rv = cmd->run(&ctl, argc, argv);
+
+	if (ctl.ledger != NULL)
+		ledger_close(ctl.ledger);
+	config_free(ctl.cfg);
+	return rv;
+}
