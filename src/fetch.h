@@ -67,6 +67,10 @@ void		 fetch_set_tls(struct fetch *, const struct fetch_tls *);
 int		 fetch_submit(struct fetch *, const struct fetch_request *,
 		    fetch_done_fn done, void *arg);
 
+/* Caps connections per host (CURLMOPT_MAX_HOST_CONNECTIONS) and sizes the
+ * keep-alive cache to match; the poller sets it to max_inflight. */
+void		 fetch_set_max_connections(struct fetch *, int per_host);
+
 size_t		 fetch_inflight(const struct fetch *);
 
 const char	*fetch_error_name(enum fetch_error);

@@ -28,6 +28,7 @@ struct poller_stats {
 	uint64_t	 paused_attempts; /* of which rescheduled by a pause */
 	uint64_t	 rate_waits;	/* times a free slot waited for a token */
 	uint64_t	 unknown_statuses; /* answers whose status no rule names */
+	uint64_t	 ledger_errors;	/* claims or result writes that failed */
 	size_t		 inflight;
 	enum poller_pause pause;
 	int64_t		 pause_until_ms;	/* wall clock, 0 = not paused */

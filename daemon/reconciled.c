@@ -1,0 +1,496 @@
+/* reconciled: the daemon's entry point. Parses the command line, brings the
+ * modules up in dependency order and down in reverse, and turns signals
+ * into a bounded drain (SIGTERM, SIGINT) or a configuration reload (SIGHUP). */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <json-c/json.h>
+#include <sqlite3.h>
+
+#include "config.h"
+#include "fetch.h"
+#include "ledger.h"
+#include "log.h"
+#include "poller.h"
+#include "util.h"
+
+#define EXIT_RUNTIME		1
+#define STOP_MARGIN_MS		5000	/* drain bound: timeout + this */
+#define CERT_WARN_SECONDS	(30 * 86400)
+
+struct daemon {
+	const char		*config_path;
+	struct config		*cfg;
+	struct ledger		*ledger;
+	struct event_base	*base;
+	struct fetch		*fetch;
+	struct poller		*poller;
+
+	struct event		*ev_term;
+	struct event		*ev_int;
+	struct event		*ev_hup;
+	struct event		*stop_timer;
+
+	int			 once;
+	int			 stopping;
+	int			 exit_code;
+};
+
+static const struct option daemon_longopts[] = {
+	{ "config",	required_argument,	NULL,	'c' },
+	{ "check",	no_argument,		NULL,	'n' },
+	{ "once",	no_argument,		NULL,	'O' },
+	{ "verbose",	no_argument,		NULL,	'v' },
+	{ "version",	no_argument,		NULL,	'V' },
+	{ "help",	no_argument,		NULL,	'h' },
+	{ NULL,		0,			NULL,	0 }
+};
+
+static void
+daemon_usage(FILE *fp)
+{
+	fprintf(fp,
+	    "usage: reconciled [-c FILE] [-n] [--once] [-v]... [-V]\n"
+	    "  -c, --config FILE  configuration file (default:\n"
+	    "                     $RECONCILED_CONFIG, else %s)\n"
+	    "  -n, --check        check the configuration, the client\n"
+	    "                     certificate and the ledger, print\n"
+	    "                     \"configuration OK\", exit\n"
+	    "      --once         poll every order due now, wait for the\n"
+	    "                     answers, exit\n"
+	    "  -v, --verbose      more logging (twice: with libcurl's own\n"
+	    "                     chatter)\n"
+	    "  -V, --version      print the versions of reconciled and its\n"
+	    "                     libraries\n"
+	    "  -h, --help         this text\n", CONFIG_DEFAULT_PATH);
+}
+
+static const char *
+daemon_curl_version(void)
+{
+	curl_version_info_data	*v = curl_version_info(CURLVERSION_NOW);
+
+	return v != NULL && v->version != NULL ? v->version : "?";
+}
+
+static const char *
+daemon_tls_version(void)
+{
+	curl_version_info_data	*v = curl_version_info(CURLVERSION_NOW);
+
+	return v != NULL && v->ssl_version != NULL ? v->ssl_version : "no TLS";
+}
+
+static void
+daemon_print_versions(void)
+{
+	printf("reconciled %s\n", PACKAGE_VERSION);
+	printf("libevent %s\n", event_get_version());
+	printf("libcurl %s\n", daemon_curl_version());
+	printf("json-c %s\n", json_c_version());
+	printf("SQLite %s\n", sqlite3_libversion());
+}
+
+/* Checks that cfg names a client certificate and key that load and match;
+ * logs how long the certificate is valid. Returns 0, or -1 with *err set
+ * (caller frees). */
+static int
+daemon_check_identity(const struct config *cfg, char **err)
+{
+	int64_t	 not_after, now = (int64_t)time(NULL), days;
+	char	 when[UTIL_TIME_MAX];
+
+	if (cfg->cert == NULL) {
+		*err = xstrdup("no client certificate configured ([api] cert);"
+		    " Toss requires mTLS");
+		return -1;
+	}
+	if (fetch_check_identity(cfg->cert, cfg->key, &not_after, err) == -1)
+		return -1;
+	util_fmt_time(not_after * 1000, when);
+	days = (not_after - now) / 86400;
+	if (not_after <= now)
+		log_notice("client certificate %s expired on %s: Toss will"
+		    " refuse it; issue a new one in the Toss console",
+		    cfg->cert, when);
+	else if (not_after - now < CERT_WARN_SECONDS)
+		log_notice("client certificate %s expires on %s (in %lld"
+		    " day%s): issue a new one in the Toss console", cfg->cert,
+		    when, (long long)days, days == 1 ? "" : "s");
+	else
+		log_info("client certificate %s valid until %s", cfg->cert,
+		    when);
+	return 0;
+}
+
+static void
+daemon_set_tls(struct daemon *d)
+{
+	struct fetch_tls	 tls;
+
+	tls.cert = d->cfg->cert;
+	tls.key = d->cfg->key;
+	tls.ca = d->cfg->ca;
+	fetch_set_tls(d->fetch, &tls);
+}
+
+/* -n: config, identity and ledger; nothing else starts. */
+static int
+daemon_check(const char *path)
+{
+	struct config	*cfg = NULL;
+	struct ledger	*ledger;
+	char		*err = NULL;
+
+	if (config_load(path, &cfg, &err) == -1) {
+		log_warnx("%s", err);
+		free(err);
+		return EX_CONFIG;
+	}
+	if (daemon_check_identity(cfg, &err) == -1) {
+		log_warnx("%s", err);
+		free(err);
+		config_free(cfg);
+		return EX_CONFIG;
+	}
+	if ((ledger = ledger_open(cfg->ledger_path, 0, &err)) == NULL) {
+		log_warnx("%s", err);
+		free(err);
+		config_free(cfg);
+		return EXIT_RUNTIME;
+	}
+	ledger_close(ledger);
+	config_free(cfg);
+	printf("configuration OK\n");
+	return fflush(stdout) == 0 ? 0 : EXIT_RUNTIME;
+}
+
+static const char *
+daemon_signame(int sig)
+{
+	switch (sig) {
+	case SIGTERM:
+		return "SIGTERM";
+	case SIGINT:
+		return "SIGINT";
+	case SIGHUP:
+		return "SIGHUP";
+	}
+	return "a signal";
+}
+
+static void
+daemon_drained(void *arg)
+{
+	struct daemon	*d = arg;
+
+	log_info("no request in flight: shutting down");
+	event_base_loopexit(d->base, NULL);
+}
+
+static void
+daemon_stop_timeout(evutil_socket_t fd, short kind, void *arg)
+{
+	struct daemon		*d = arg;
+	struct poller_stats	 st;
+
+	poller_get_stats(d->poller, &st);
+	log_notice("shutdown: %zu request%s still in flight after %llds:"
+	    " abandoning them (their leases expire and they are polled again)",
+	    st.inflight, st.inflight == 1 ? "" : "s",
+	    (long long)((d->cfg->timeout_ms + STOP_MARGIN_MS) / 1000));
+	event_base_loopexit(d->base, NULL);
+}
+
+static void
+daemon_on_stop(evutil_socket_t sig, short kind, void *arg)
+{
+	struct daemon		*d = arg;
+	struct poller_stats	 st;
+	struct timeval		 tv;
+	int64_t			 bound;
+
+	poller_get_stats(d->poller, &st);
+	if (d->stopping) {
+		log_notice("received %s again: stopping now, abandoning %zu"
+		    " request%s in flight", daemon_signame((int)sig),
+		    st.inflight, st.inflight == 1 ? "" : "s");
+		event_base_loopexit(d->base, NULL);
+		return;
+	}
+	d->stopping = 1;
+	bound = d->cfg->timeout_ms + STOP_MARGIN_MS;
+	log_info("received %s: stopping; waiting up to %llds for %zu request%s"
+	    " in flight", daemon_signame((int)sig), (long long)(bound / 1000),
+	    st.inflight, st.inflight == 1 ? "" : "s");
+	/* sdnotify: STOPPING=1 goes here. */
+	poller_drain(d->poller, daemon_drained, d);
+	tv.tv_sec = bound / 1000;
+	tv.tv_usec = (bound % 1000) * 1000;
+	evtimer_add(d->stop_timer, &tv);
+}
+
+static void
+daemon_on_reload(evutil_socket_t sig, short kind, void *arg)
+{
+	struct daemon	*d = arg;
+	struct config	*cfg = NULL, *old;
+	char		*err = NULL;
+
+	if (d->stopping) {
+		log_info("received SIGHUP while stopping: ignored");
+		return;
+	}
+	log_info("received SIGHUP: reloading %s", d->config_path);
+	/* sdnotify: RELOADING=1 goes here. */
+	if (config_load(d->config_path, &cfg, &err) == -1 ||
+	    daemon_check_identity(cfg, &err) == -1) {
+		log_warnx("reload failed, keeping the old configuration: %s",
+		    err);
+		free(err);
+		config_free(cfg);
+		/* sdnotify: READY=1 goes here. */
+		return;
+	}
+	if (strcmp(cfg->ledger_path, d->cfg->ledger_path) != 0)
+		log_notice("[ledger] path changed to %s: the daemon keeps using"
+		    " %s until it is restarted", cfg->ledger_path,
+		    d->cfg->ledger_path);
+	old = d->cfg;
+	d->cfg = cfg;
+	daemon_set_tls(d);
+	poller_set_config(d->poller, cfg);
+	/* sinks, control: switch to the new configuration here. */
+	/* Nothing holds the old configuration any more: fetch copied its
+	 * strings and the poller switched. */
+	config_free(old);
+	log_info("configuration reloaded");
+	/* sdnotify: READY=1 goes here. */
+}
+
+static void
+daemon_once_done(void *arg)
+{
+	struct daemon		*d = arg;
+	struct poller_stats	 st;
+
+	poller_get_stats(d->poller, &st);
+	log_info("--once: %llu attempt%s, %llu answer%s, %llu error%s,"
+	    " %llu rescheduled by a pause", (unsigned long long)st.polls,
+	    st.polls == 1 ? "" : "s", (unsigned long long)st.answers,
+	    st.answers == 1 ? "" : "s", (unsigned long long)st.errors,
+	    st.errors == 1 ? "" : "s", (unsigned long long)st.paused_attempts);
+	/* sinks: deliver the events of this run here before exiting. */
+	if (st.ledger_errors > 0) {
+		log_warnx("--once: the ledger failed %llu time%s",
+		    (unsigned long long)st.ledger_errors,
+		    st.ledger_errors == 1 ? "" : "s");
+		d->exit_code = EXIT_RUNTIME;
+	} else if (st.pause != PAUSE_NONE) {
+		log_warnx("--once: stopped early by a %s pause; the orders left"
+		    " are still due", poller_pause_name(st.pause));
+		d->exit_code = EXIT_RUNTIME;
+	}
+	event_base_loopexit(d->base, NULL);
+}
+
+static int
+daemon_signals(struct daemon *d)
+{
+	d->ev_term = evsignal_new(d->base, SIGTERM, daemon_on_stop, d);
+	d->ev_int = evsignal_new(d->base, SIGINT, daemon_on_stop, d);
+	d->ev_hup = evsignal_new(d->base, SIGHUP, daemon_on_reload, d);
+	d->stop_timer = evtimer_new(d->base, daemon_stop_timeout, d);
+	if (d->ev_term == NULL || d->ev_int == NULL || d->ev_hup == NULL ||
+	    d->stop_timer == NULL)
+		return -1;
+	if (evsignal_add(d->ev_term, NULL) == -1 ||
+	    evsignal_add(d->ev_int, NULL) == -1 ||
+	    evsignal_add(d->ev_hup, NULL) == -1)
+		return -1;
+	return 0;
+}
+
+static void
+daemon_teardown(struct daemon *d)
+{
+	if (d->ev_term != NULL)
+		event_free(d->ev_term);
+	if (d->ev_int != NULL)
+		event_free(d->ev_int);
+	if (d->ev_hup != NULL)
+		event_free(d->ev_hup);
+	if (d->stop_timer != NULL)
+		event_free(d->stop_timer);
+	/* control: close the listeners here. */
+	/* sinks: stop and free the sinks here. */
+	poller_free(d->poller);
+	fetch_free(d->fetch);
+	ledger_close(d->ledger);
+	if (d->base != NULL)
+		event_base_free(d->base);
+	config_free(d->cfg);
+}
+
+/* The daemon proper: returns the exit code. */
+static int
+daemon_run(struct daemon *d)
+{
+	char	*err = NULL;
+
+	/* config */
+	if (config_load(d->config_path, &d->cfg, &err) == -1) {
+		log_warnx("%s", err);
+		free(err);
+		return EX_CONFIG;
+	}
+	if (daemon_check_identity(d->cfg, &err) == -1) {
+		log_warnx("%s", err);
+		free(err);
+		daemon_teardown(d);
+		return EX_CONFIG;
+	}
+	log_info("configuration %s", d->config_path);
+
+	/* ledger */
+	if ((d->ledger = ledger_open(d->cfg->ledger_path, 0, &err)) == NULL) {
+		log_warnx("%s", err);
+		free(err);
+		daemon_teardown(d);
+		return EXIT_RUNTIME;
+	}
+	log_info("ledger %s", d->cfg->ledger_path);
+
+	/* fetch */
+	if ((d->base = event_base_new()) == NULL) {
+		log_warnx("cannot create the event loop");
+		daemon_teardown(d);
+		return EXIT_RUNTIME;
+	}
+	if ((d->fetch = fetch_new(d->base, &err)) == NULL) {
+		log_warnx("%s", err);
+		free(err);
+		daemon_teardown(d);
+		return EXIT_RUNTIME;
+	}
+	daemon_set_tls(d);
+
+	/* poller */
+	d->poller = poller_new(d->base, d->ledger, d->fetch, d->cfg);
+
+	/* sinks: start the JSONL and webhook sinks here. */
+	/* control: open the control listener here. */
+
+	if (daemon_signals(d) == -1) {
+		log_warnx("cannot set up signal handling");
+		daemon_teardown(d);
+		return EXIT_RUNTIME;
+	}
+	if (d->once)
+		poller_start_once(d->poller, daemon_once_done, d);
+	else
+		poller_start(d->poller);
+	/* sdnotify: READY=1 goes here. */
+	log_info("polling %s (max_inflight %d, rate_limit %s)%s",
+	    d->cfg->base_url, d->cfg->max_inflight,
+	    d->cfg->rate_limit != NULL ? d->cfg->rate_limit : "0",
+	    d->once ? ", once" : "");
+
+	if (event_base_dispatch(d->base) == -1) {
+		log_warnx("the event loop failed");
+		d->exit_code = EXIT_RUNTIME;
+	}
+	daemon_teardown(d);
+	log_info("stopped");
+	return d->exit_code;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct daemon	 d;
+	const char	*explicit_path = NULL;
+	int		 ch, check = 0, verbose = 0, version = 0, rc;
+
+	memset(&d, 0, sizeof(d));
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":c:nvVh", daemon_longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			explicit_path = optarg;
+			break;
+		case 'n':
+			check = 1;
+			break;
+		case 'O':
+			d.once = 1;
+			break;
+		case 'v':
+			verbose++;
+			break;
+		case 'V':
+			version = 1;
+			break;
+		case 'h':
+			daemon_usage(stdout);
+			return 0;
+		case ':':
+			fprintf(stderr, "reconciled: %s needs an argument\n",
+			    argv[optind - 1]);
+			daemon_usage(stderr);
+			return EX_USAGE;
+		default:
+			if (strncmp(argv[optind - 1], "--", 2) == 0 ||
+			    optopt == 0)
+				fprintf(stderr, "reconciled: bad option %s\n",
+				    argv[optind - 1]);
+			else
+				fprintf(stderr, "reconciled: bad option -%c\n",
+				    optopt);
+			daemon_usage(stderr);
+			return EX_USAGE;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "reconciled: unexpected argument %s\n",
+		    argv[optind]);
+		daemon_usage(stderr);
+		return EX_USAGE;
+	}
+	if (version) {
+		daemon_print_versions();
+		return fflush(stdout) == 0 ? 0 : EXIT_RUNTIME;
+	}
+
+	/* The log needs no configuration: it is up first so that every
+	 * startup error carries its priority under systemd. */
+	log_init("reconciled", verbose);
+	signal(SIGPIPE, SIG_IGN);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		log_warnx("curl_global_init failed");
+		return EXIT_RUNTIME;
+	}
+	d.config_path = config_path(explicit_path);
+
+	if (check)
+		rc = daemon_check(d.config_path);
+	else {
+		log_info("reconciled %s starting (libevent %s, libcurl %s"
+		    " with %s, json-c %s, SQLite %s)", PACKAGE_VERSION,
+		    event_get_version(), daemon_curl_version(),
+		    daemon_tls_version(), json_c_version(),
+		    sqlite3_libversion());
+		rc = daemon_run(&d);
+	}
+	curl_global_cleanup();
+	libevent_global_shutdown();
+	return rc;
+}
