@@ -10,15 +10,20 @@
 #include <time.h>
 
 #include <curl/curl.h>
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <json-c/json.h>
 #include <sqlite3.h>
 
 #include "config.h"
+#include "control.h"
 #include "fetch.h"
 #include "ledger.h"
 #include "log.h"
+#include "metrics.h"
 #include "poller.h"
+#include "sink-jsonl.h"
+#include "sink-webhook.h"
 #include "util.h"
 
 #define EXIT_RUNTIME		1
@@ -32,16 +37,28 @@ struct daemon {
 	struct event_base	*base;
 	struct fetch		*fetch;
 	struct poller		*poller;
+	struct sink_jsonl	*jsonl;
+	struct sink_webhook	*webhook;
+	struct control		*control;
+	int64_t			 cert_not_after;	/* unix s, 0 unknown */
 
 	struct event		*ev_term;
 	struct event		*ev_int;
 	struct event		*ev_hup;
 	struct event		*stop_timer;
+	struct event		*once_timer;	/* --once: webhook catch-up */
+	int64_t			 once_deadline;	/* mono ms */
+	uint64_t		 once_failures;
 
+	int			 drains;	/* poller and webhook still draining */
 	int			 once;
 	int			 stopping;
 	int			 exit_code;
 };
+
+static int	daemon_sinks_reload(struct daemon *, const struct config *,
+		    char **);
+static void	daemon_once_webhook(evutil_socket_t, short, void *);
 
 static const struct option daemon_longopts[] = {
 	{ "config",	required_argument,	NULL,	'c' },
@@ -102,7 +119,8 @@ daemon_print_versions(void)
  * logs how long the certificate is valid. Returns 0, or -1 with *err set
  * (caller frees). */
 static int
-daemon_check_identity(const struct config *cfg, char **err)
+daemon_check_identity(const struct config *cfg, int64_t *not_afterp,
+    char **err)
 {
 	int64_t	 not_after, now = (int64_t)time(NULL), days;
 	char	 when[UTIL_TIME_MAX];
@@ -114,6 +132,8 @@ daemon_check_identity(const struct config *cfg, char **err)
 	}
 	if (fetch_check_identity(cfg->cert, cfg->key, &not_after, err) == -1)
 		return -1;
+	if (not_afterp != NULL)
+		*not_afterp = not_after;
 	util_fmt_time(not_after * 1000, when);
 	days = (not_after - now) / 86400;
 	if (not_after <= now)
@@ -154,7 +174,8 @@ daemon_check(const char *path)
 		free(err);
 		return EX_CONFIG;
 	}
-	if (daemon_check_identity(cfg, &err) == -1) {
+	if (daemon_check_identity(cfg, NULL, &err) == -1 ||
+	    (cfg->jsonl != NULL && sink_jsonl_check(cfg->jsonl, &err) == -1)) {
 		log_warnx("%s", err);
 		free(err);
 		config_free(cfg);
@@ -186,11 +207,17 @@ daemon_signame(int sig)
 	return "a signal";
 }
 
+/* Called once by the poller and once by the webhook sink when they have
+ * nothing in flight; the last one ends the loop. */
 static void
 daemon_drained(void *arg)
 {
 	struct daemon	*d = arg;
 
+	if (--d->drains > 0)
+		return;
+	if (d->jsonl != NULL)
+		sink_jsonl_deliver(d->jsonl);
 	log_info("no request in flight: shutting down");
 	event_base_loopexit(d->base, NULL);
 }
@@ -231,7 +258,17 @@ daemon_on_stop(evutil_socket_t sig, short kind, void *arg)
 	    " in flight", daemon_signame((int)sig), (long long)(bound / 1000),
 	    st.inflight, st.inflight == 1 ? "" : "s");
 	/* sdnotify: STOPPING=1 goes here. */
+	if (d->control != NULL) {
+		/* No new orders or long polls while draining. */
+		control_free(d->control);
+		d->control = NULL;
+	}
+	d->drains = 1 + (d->webhook != NULL);
 	poller_drain(d->poller, daemon_drained, d);
+	if (d->webhook != NULL)
+		sink_webhook_drain(d->webhook, daemon_drained, d);
+	if (d->webhook != NULL && d->cfg->webhook_timeout_ms > d->cfg->timeout_ms)
+		bound = d->cfg->webhook_timeout_ms + STOP_MARGIN_MS;
 	tv.tv_sec = bound / 1000;
 	tv.tv_usec = (bound % 1000) * 1000;
 	evtimer_add(d->stop_timer, &tv);
@@ -243,6 +280,7 @@ daemon_on_reload(evutil_socket_t sig, short kind, void *arg)
 	struct daemon	*d = arg;
 	struct config	*cfg = NULL, *old;
 	char		*err = NULL;
+	int64_t		 not_after = 0;
 
 	if (d->stopping) {
 		log_info("received SIGHUP while stopping: ignored");
@@ -251,7 +289,8 @@ daemon_on_reload(evutil_socket_t sig, short kind, void *arg)
 	log_info("received SIGHUP: reloading %s", d->config_path);
 	/* sdnotify: RELOADING=1 goes here. */
 	if (config_load(d->config_path, &cfg, &err) == -1 ||
-	    daemon_check_identity(cfg, &err) == -1) {
+	    daemon_check_identity(cfg, &not_after, &err) == -1 ||
+	    daemon_sinks_reload(d, cfg, &err) == -1) {
 		log_warnx("reload failed, keeping the old configuration: %s",
 		    err);
 		free(err);
@@ -265,11 +304,13 @@ daemon_on_reload(evutil_socket_t sig, short kind, void *arg)
 		    d->cfg->ledger_path);
 	old = d->cfg;
 	d->cfg = cfg;
+	d->cert_not_after = not_after;
 	daemon_set_tls(d);
 	poller_set_config(d->poller, cfg);
-	/* sinks, control: switch to the new configuration here. */
-	/* Nothing holds the old configuration any more: fetch copied its
-	 * strings and the poller switched. */
+	if (d->control != NULL)
+		control_set_config(d->control, cfg);
+	/* Nothing holds the old configuration any more: fetch and the sinks
+	 * copied their strings, the poller and control switched. */
 	config_free(old);
 	log_info("configuration reloaded");
 	/* sdnotify: READY=1 goes here. */
@@ -287,7 +328,8 @@ daemon_once_done(void *arg)
 	    st.polls == 1 ? "" : "s", (unsigned long long)st.answers,
 	    st.answers == 1 ? "" : "s", (unsigned long long)st.errors,
 	    st.errors == 1 ? "" : "s", (unsigned long long)st.paused_attempts);
-	/* sinks: deliver the events of this run here before exiting. */
+	if (d->jsonl != NULL && sink_jsonl_deliver(d->jsonl) == -1)
+		d->exit_code = EXIT_RUNTIME;
 	if (st.ledger_errors > 0) {
 		log_warnx("--once: the ledger failed %llu time%s",
 		    (unsigned long long)st.ledger_errors,
@@ -297,6 +339,18 @@ daemon_once_done(void *arg)
 		log_warnx("--once: stopped early by a %s pause; the orders left"
 		    " are still due", poller_pause_name(st.pause));
 		d->exit_code = EXIT_RUNTIME;
+	}
+	if (d->webhook != NULL) {
+		/* Wait (bounded) for the webhook to take this run's events. */
+		struct sink_webhook_stats	 ws;
+
+		sink_webhook_get_stats(d->webhook, &ws);
+		d->once_failures = ws.failures;
+		d->once_deadline = util_mono_ms() + d->cfg->webhook_timeout_ms +
+		    STOP_MARGIN_MS;
+		sink_webhook_kick(d->webhook);
+		daemon_once_webhook(-1, 0, d);
+		return;
 	}
 	event_base_loopexit(d->base, NULL);
 }
@@ -329,14 +383,209 @@ daemon_teardown(struct daemon *d)
 		event_free(d->ev_hup);
 	if (d->stop_timer != NULL)
 		event_free(d->stop_timer);
-	/* control: close the listeners here. */
-	/* sinks: stop and free the sinks here. */
+	if (d->once_timer != NULL)
+		event_free(d->once_timer);
+	control_free(d->control);
+	if (d->webhook != NULL)
+		sink_webhook_free(d->webhook);
+	if (d->jsonl != NULL)
+		sink_jsonl_free(d->jsonl);
 	poller_free(d->poller);
 	fetch_free(d->fetch);
 	ledger_close(d->ledger);
 	if (d->base != NULL)
 		event_base_free(d->base);
 	config_free(d->cfg);
+}
+
+/* Events were committed: the sinks deliver them, long polls wake up. */
+static void
+daemon_events(void *arg)
+{
+	struct daemon	*d = arg;
+
+	if (d->jsonl != NULL)
+		sink_jsonl_kick(d->jsonl);
+	if (d->webhook != NULL)
+		sink_webhook_kick(d->webhook);
+	if (d->control != NULL)
+		control_events_written(d->control);
+}
+
+static void
+daemon_kick(void *arg)
+{
+	struct daemon	*d = arg;
+
+	poller_kick(d->poller);
+}
+
+/* Unhealthy while polling is paused or a sink cannot deliver. */
+static int
+daemon_health(void *arg, char *why, size_t whysz)
+{
+	struct daemon			*d = arg;
+	struct poller_stats		 st;
+	struct sink_jsonl_stats		 js;
+	struct sink_webhook_stats	 ws;
+
+	poller_get_stats(d->poller, &st);
+	if (st.pause != PAUSE_NONE) {
+		snprintf(why, whysz, "polling paused: %s",
+		    poller_pause_name(st.pause));
+		return 0;
+	}
+	if (d->webhook != NULL) {
+		sink_webhook_get_stats(d->webhook, &ws);
+		if (ws.disabled) {
+			snprintf(why, whysz, "webhook sink disabled (410 Gone)");
+			return 0;
+		}
+	}
+	if (d->jsonl != NULL) {
+		sink_jsonl_get_stats(d->jsonl, &js);
+		if (js.failing) {
+			snprintf(why, whysz, "jsonl sink failing: %s",
+			    d->cfg->jsonl);
+			return 0;
+		}
+	}
+	return 1;
+}
+
+static int
+daemon_metrics(void *arg, struct evbuffer *out)
+{
+	struct daemon			*d = arg;
+	struct poller_stats		 st;
+	struct sink_jsonl_stats		 js;
+	struct sink_webhook_stats	 ws;
+	struct metrics_view		 v;
+
+	poller_get_stats(d->poller, &st);
+	memset(&v, 0, sizeof(v));
+	v.ledger = d->ledger;
+	v.ledger_path = d->cfg->ledger_path;
+	v.now_ms = util_now_ms();
+	v.inflight = st.inflight;
+	v.pause_reason = st.pause != PAUSE_NONE ?
+	    poller_pause_name(st.pause) : NULL;
+	v.pause_until_ms = st.pause_until_ms;
+	v.cert_not_after = d->cert_not_after;
+	if (d->jsonl != NULL) {
+		sink_jsonl_get_stats(d->jsonl, &js);
+		v.sinks[v.nsinks].name = "jsonl";
+		v.sinks[v.nsinks].delivered_id = js.delivered_id;
+		v.sinks[v.nsinks].failures = js.failures;
+		v.sinks[v.nsinks].failing = js.failing;
+		v.nsinks++;
+	}
+	if (d->webhook != NULL) {
+		sink_webhook_get_stats(d->webhook, &ws);
+		v.sinks[v.nsinks].name = "webhook";
+		v.sinks[v.nsinks].delivered_id = ws.delivered_id;
+		v.sinks[v.nsinks].failures = ws.failures;
+		v.sinks[v.nsinks].failing = ws.disabled;
+		v.nsinks++;
+	}
+	return metrics_render(out, &v);
+}
+
+/* Starts the configured sinks; each first delivers any backlog. */
+static int
+daemon_sinks_start(struct daemon *d, char **err)
+{
+	if (d->cfg->jsonl != NULL) {
+		if ((d->jsonl = sink_jsonl_new(d->base, d->ledger,
+		    d->cfg->jsonl, err)) == NULL)
+			return -1;
+		sink_jsonl_kick(d->jsonl);
+	}
+	if (d->cfg->webhook_url != NULL) {
+		if ((d->webhook = sink_webhook_new(d->base, d->ledger, d->fetch,
+		    d->cfg, err)) == NULL)
+			return -1;
+		sink_webhook_kick(d->webhook);
+	}
+	return 0;
+}
+
+/* Moves the sinks to a reloaded config. All or nothing: on failure the
+ * sinks are as they were and *err says why. */
+static int
+daemon_sinks_reload(struct daemon *d, const struct config *cfg, char **err)
+{
+	struct sink_jsonl	*nj = NULL;
+	struct sink_webhook	*nw = NULL;
+	const char		*oldj = d->jsonl != NULL ? d->cfg->jsonl : NULL;
+
+	if (cfg->jsonl != NULL && (oldj == NULL ||
+	    strcmp(oldj, cfg->jsonl) != 0)) {
+		if ((nj = sink_jsonl_new(d->base, d->ledger, cfg->jsonl,
+		    err)) == NULL)
+			return -1;
+	}
+	if (cfg->webhook_url != NULL && d->webhook == NULL) {
+		if ((nw = sink_webhook_new(d->base, d->ledger, d->fetch, cfg,
+		    err)) == NULL) {
+			if (nj != NULL)
+				sink_jsonl_free(nj);
+			return -1;
+		}
+	} else if (cfg->webhook_url != NULL &&
+	    sink_webhook_set_config(d->webhook, cfg, err) == -1) {
+		if (nj != NULL)
+			sink_jsonl_free(nj);
+		return -1;
+	}
+	if (nj != NULL || cfg->jsonl == NULL) {
+		if (d->jsonl != NULL)
+			sink_jsonl_free(d->jsonl);
+		d->jsonl = nj;
+	}
+	if (cfg->webhook_url == NULL && d->webhook != NULL) {
+		sink_webhook_free(d->webhook);
+		d->webhook = NULL;
+	} else if (nw != NULL)
+		d->webhook = nw;
+	if (d->jsonl != NULL)
+		sink_jsonl_kick(d->jsonl);
+	if (d->webhook != NULL)
+		sink_webhook_kick(d->webhook);
+	return 0;
+}
+
+/* --once: ends the run when the webhook has taken every event, failed, or
+ * the bound passed (what is left goes out on the next run). */
+static void
+daemon_once_webhook(evutil_socket_t fd, short kind, void *arg)
+{
+	struct daemon			*d = arg;
+	struct sink_webhook_stats	 ws;
+	struct ledger_stats		 ls;
+	struct timeval			 tv = { 0, 100000 };
+
+	memset(&ls, 0, sizeof(ls));
+	sink_webhook_get_stats(d->webhook, &ws);
+	if (ledger_stats(d->ledger, util_now_ms(), &ls) == -1 ||
+	    ws.delivered_id >= ls.last_event_id || ws.disabled ||
+	    ws.failures > d->once_failures ||
+	    util_mono_ms() >= d->once_deadline) {
+		if (ws.delivered_id < ls.last_event_id)
+			log_notice("--once: webhook delivered up to event %lld"
+			    " of %lld; the rest go out on the next run",
+			    (long long)ws.delivered_id,
+			    (long long)ls.last_event_id);
+		event_base_loopexit(d->base, NULL);
+		return;
+	}
+	if (d->once_timer == NULL &&
+	    (d->once_timer = evtimer_new(d->base, daemon_once_webhook,
+	    d)) == NULL) {
+		event_base_loopexit(d->base, NULL);
+		return;
+	}
+	evtimer_add(d->once_timer, &tv);
 }
 
 /* The daemon proper: returns the exit code. */
@@ -351,7 +600,9 @@ daemon_run(struct daemon *d)
 		free(err);
 		return EX_CONFIG;
 	}
-	if (daemon_check_identity(d->cfg, &err) == -1) {
+	if (daemon_check_identity(d->cfg, &d->cert_not_after, &err) == -1 ||
+	    (d->cfg->jsonl != NULL && sink_jsonl_check(d->cfg->jsonl,
+	    &err) == -1)) {
 		log_warnx("%s", err);
 		free(err);
 		daemon_teardown(d);
@@ -385,8 +636,29 @@ daemon_run(struct daemon *d)
 	/* poller */
 	d->poller = poller_new(d->base, d->ledger, d->fetch, d->cfg);
 
-	/* sinks: start the JSONL and webhook sinks here. */
-	/* control: open the control listener here. */
+	poller_set_events_cb(d->poller, daemon_events, d);
+
+	/* sinks */
+	if (daemon_sinks_start(d, &err) == -1) {
+		log_warnx("%s", err);
+		free(err);
+		daemon_teardown(d);
+		return EX_CONFIG;
+	}
+
+	/* control (not for a --once run) */
+	if (d->cfg->listen != NULL && !d->once) {
+		struct control_hooks	 hooks = { daemon_kick, daemon_health,
+		    daemon_metrics, d };
+
+		if ((d->control = control_new(d->base, d->ledger, d->cfg,
+		    &hooks, &err)) == NULL) {
+			log_warnx("%s", err);
+			free(err);
+			daemon_teardown(d);
+			return EXIT_RUNTIME;
+		}
+	}
 
 	if (daemon_signals(d) == -1) {
 		log_warnx("cannot set up signal handling");

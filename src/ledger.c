@@ -51,6 +51,7 @@ enum stmt_id {
 	S_CURSORS,
 	S_STATE_COUNTS,
 	S_EVENT_COUNT,
+	S_EVENT_TYPE_COUNTS,
 	S_LAST_EVENT,
 	S_OLDEST_PENDING,
 	S_DUE_COUNT,
@@ -124,6 +125,7 @@ static const char *const stmt_sql[S__COUNT] = {
 	[S_CURSORS] = "SELECT name, delivered_id FROM sinks ORDER BY name",
 	[S_STATE_COUNTS] = "SELECT state, n FROM state_counts",
 	[S_EVENT_COUNT] = "SELECT coalesce(SUM(n), 0) FROM event_counts",
+	[S_EVENT_TYPE_COUNTS] = "SELECT type, n FROM event_counts",
 	[S_LAST_EVENT] = "SELECT coalesce(MAX(id), 0) FROM events",
 	[S_OLDEST_PENDING] =
 	    "SELECT MIN(added_at) FROM orders WHERE state = 'pending'",
@@ -1207,9 +1209,18 @@ ledger_stats(struct ledger *l, int64_t now, struct ledger_stats *s)
 {
 	sqlite3_stmt	*st = l->stmt[S_STATE_COUNTS];
 	enum order_state state;
-	int		 rc;
+	const char	*type;
+	int		 rc, i, own_txn = 0;
 
 	memset(s, 0, sizeof(*s));
+	/* One read transaction, so the figures agree with each other. */
+	if (sqlite3_get_autocommit(l->db)) {
+		if (sqlite3_exec(l->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+			sql_error(l, "stats");
+			return -1;
+		}
+		own_txn = 1;
+	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (ledger_state_parse((const char *)sqlite3_column_text(st, 0),
 		    &state) == 0)
@@ -1218,19 +1229,40 @@ ledger_stats(struct ledger *l, int64_t now, struct ledger_stats *s)
 	if (rc != SQLITE_DONE) {
 		sql_error(l, "stats");
 		stmt_done(st);
-		return -1;
+		goto fail;
+	}
+	stmt_done(st);
+
+	st = l->stmt[S_EVENT_TYPE_COUNTS];
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		type = (const char *)sqlite3_column_text(st, 0);
+		for (i = EV_NONE + 1; i < EV__COUNT; i++)
+			if (type != NULL && strcmp(type, event_names[i]) == 0)
+				s->events_by_type[i] = sqlite3_column_int64(st, 1);
+	}
+	if (rc != SQLITE_DONE) {
+		sql_error(l, "stats");
+		stmt_done(st);
+		goto fail;
 	}
 	stmt_done(st);
 
 	if (step_int64(l, S_EVENT_COUNT, "stats", &s->events) == -1 ||
 	    step_int64(l, S_LAST_EVENT, "stats", &s->last_event_id) == -1 ||
 	    step_int64(l, S_OLDEST_PENDING, "stats", &s->oldest_pending_ms) == -1)
-		return -1;
+		goto fail;
 	if (bind_int64(l, l->stmt[S_DUE_COUNT], 1, now) == -1) {
 		stmt_done(l->stmt[S_DUE_COUNT]);
-		return -1;
+		goto fail;
 	}
 	if (step_int64(l, S_DUE_COUNT, "stats", &s->due) == -1)
-		return -1;
+		goto fail;
+	if (own_txn)
+		sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL);
 	return 0;
+
+fail:
+	if (own_txn)
+		sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
 }

@@ -86,6 +86,7 @@ enum ledger_add_result {
 struct ledger_stats {
 	int64_t		 orders[ST__COUNT];
 	int64_t		 events;
+	int64_t		 events_by_type[EV__COUNT];	/* [EV_NONE] unused */
 	int64_t		 last_event_id;
 	int64_t		 oldest_pending_ms;	/* added_at of oldest pending, 0 = none */
 	int64_t		 due;			/* next_poll_at <= now */

@@ -17,6 +17,7 @@
 #include "fetch.h"
 #include "ledger.h"
 #include "log.h"
+#include "metrics.h"
 #include "policy.h"
 #include "poller.h"
 #include "toss.h"
@@ -97,6 +98,9 @@ struct poller {
 	int			 drain_called;
 	void			 (*drain_done)(void *);
 	void			*drain_arg;
+
+	void			 (*events_cb)(void *);	/* events committed */
+	void			*events_arg;
 
 	int			 once;
 	int			 once_stop;	/* TLS/auth ends a once run */
@@ -455,6 +459,7 @@ poller_log_answer(struct poller *p, const struct job *j, int notes)
 
 	if (notes & POLICY_NOTE_UNKNOWN) {
 		p->stats.unknown_statuses++;
+		metrics_unknown_status(j->answer.status);
 		log_notice("order %s: unknown status \"%s\" from Toss: order"
 		    " held; map it in [status] and reload", o->order_id,
 		    j->answer.status);
@@ -493,6 +498,10 @@ poller_done(const struct fetch_result *res, void *arg)
 	if (res->error == FETCH_OK)
 		toss_parse(res->http_code, res->body, res->body_len,
 		    j->order.order_id, &j->answer);
+	metrics_poll(res->error != FETCH_OK ? fetch_error_name(res->error) :
+	    toss_kind_name(j->answer.kind),
+	    res->error == FETCH_OK && j->answer.kind == TOSS_STATUS ?
+	    j->answer.status : NULL, res->elapsed_ms);
 
 	cause = poller_pause_cause(res, &j->answer, &ms, msg, sizeof(msg),
 	    &flags);
@@ -558,7 +567,7 @@ static void
 poller_write_results(struct poller *p)
 {
 	struct job	*j;
-	int		 n = 0, failed = 0;
+	int		 n = 0, failed = 0, events = 0;
 
 	if (TAILQ_EMPTY(&p->results))
 		return;
@@ -577,8 +586,11 @@ poller_write_results(struct poller *p)
 				    " written; it is polled again when its"
 				    " lease expires", j->order.order_id);
 				failed++;
-			} else
+			} else {
 				n++;
+				if (j->upd.event != EV_NONE)
+					events++;
+			}
 		} else if (j->result == JOB_RESCHEDULE) {
 			if (ledger_reschedule(p->ledger, j->order.order_id,
 			    j->at) == -1) {
@@ -592,12 +604,13 @@ poller_write_results(struct poller *p)
 	if (failed > 0)
 		p->stats.ledger_errors++;
 	if (ledger_commit(p->ledger) == -1) {
-		ledger_rollback(p->ledger);
 		p->stats.ledger_errors++;
 		log_warnx("poller: commit of %d results failed: %s; those"
 		    " orders are polled again when their leases expire", n,
 		    ledger_errmsg(p->ledger));
-	}
+		ledger_rollback(p->ledger);
+	} else if (events > 0 && p->events_cb != NULL)
+		p->events_cb(p->events_arg);	/* the sinks and long polls */
 out:
 	while ((j = TAILQ_FIRST(&p->results)) != NULL) {
 		TAILQ_REMOVE(&p->results, j, entry);
@@ -786,6 +799,7 @@ poller_fill(struct poller *p)
 	due = r == 1 && at <= due_at;
 	if (due && n == want && want < slots) {
 		p->stats.rate_waits++;
+		metrics_rate_wait();
 		poller_arm(p, rate_wait);
 	} else if (due)
 		poller_arm(p, POLLER_TICK_MS);
@@ -949,4 +963,11 @@ poller_pause_name(enum poller_pause pause)
 		return "auth";
 	}
 	return "?";
+}
+
+void
+poller_set_events_cb(struct poller *p, void (*fn)(void *), void *arg)
+{
+	p->events_cb = fn;
+	p->events_arg = arg;
 }

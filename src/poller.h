@@ -57,6 +57,10 @@ void		 poller_kick(struct poller *);
 /* Stops claiming; done is called once no request is in flight. */
 void		 poller_drain(struct poller *, void (*done)(void *), void *arg);
 
+/* fn is called from the loop after a batch that wrote events (or tried to:
+ * a duplicate key writes nothing) was committed. */
+void		 poller_set_events_cb(struct poller *, void (*fn)(void *), void *arg);
+
 void		 poller_get_stats(const struct poller *, struct poller_stats *);
 const char	*poller_pause_name(enum poller_pause);
 

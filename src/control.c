@@ -1,0 +1,923 @@
+/* The control API: one evhttp server on a TCP address or a unix socket that
+ * takes orders (POST /v1/orders, the same rules as `reconcilectl import`),
+ * answers order queries, serves the event feed with long polling, /metrics
+ * and /healthz, all behind an optional bearer token. */
+#include <sys/types.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include <json-c/json.h>
+
+#include "config.h"
+#include "control.h"
+#include "intake.h"
+#include "json-out.h"
+#include "ledger.h"
+#include "log.h"
+#include "util.h"
+
+#define CONTROL_TIMEOUT_SECS	30	/* reading a request, writing an answer */
+#define CONTROL_HEADERS_MAX	(8 * 1024)
+/* evhttp refuses larger bodies itself (413 with an HTML page); up to this
+ * we read them and refuse past CONTROL_BODY_MAX with a JSON answer. */
+#define CONTROL_BODY_HARD_MAX	(4 * CONTROL_BODY_MAX)
+#define CONTROL_WAITERS_MAX	1024	/* long polls held at once */
+#define CONTROL_EVENTS_DEFAULT	100
+#define CONTROL_BACKLOG		128
+#define CONTROL_HEALTH_MAX	256
+#define CONTROL_METHODS		(EVHTTP_REQ_GET | EVHTTP_REQ_POST | \
+	EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | \
+	EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT | \
+	EVHTTP_REQ_PATCH)
+
+/* A GET /v1/events held until an event is written or its wait ends. */
+struct waiter {
+	TAILQ_ENTRY(waiter)	 entry;
+	struct control		*c;
+	struct evhttp_request	*req;
+	struct evhttp_connection *evcon;	/* NULL once evhttp freed it */
+	struct event		*timer;
+	struct event		*closed;	/* the client hung up; or NULL */
+	int64_t			 after;
+	int			 limit;
+};
+TAILQ_HEAD(waiters, waiter);
+
+struct control {
+	struct event_base	*base;
+	struct ledger		*ledger;
+	struct control_hooks	 hooks;
+	struct evhttp		*http;
+	char			*listen;	/* the address bound */
+	char			*sock_path;	/* our unix socket, unlinked at free */
+	char			*token;		/* NULL: no auth */
+	size_t			 tokenlen;
+	struct waiters		 waiters;
+	size_t			 nwaiters;
+	int			 early_close;	/* EV_CLOSED works on this base */
+};
+
+/* ---- answers ------------------------------------------------------------ */
+
+static struct evbuffer *
+control_evbuffer(void)
+{
+	struct evbuffer	*b;
+
+	if ((b = evbuffer_new()) == NULL)
+		fatalx("control: out of memory");
+	return b;
+}
+
+/* Sends body (may be NULL) as the given content type; frees body. */
+static void
+control_send(struct evhttp_request *req, int code, const char *type,
+    struct evbuffer *body)
+{
+	struct evkeyvalq	*h = evhttp_request_get_output_headers(req);
+
+	evhttp_add_header(h, "Content-Type", type);
+	evhttp_add_header(h, "Cache-Control", "no-store");
+	/* A HEAD answer carries no body; evhttp 2.1 would send it. */
+	if (body != NULL && evhttp_request_get_command(req) == EVHTTP_REQ_HEAD)
+		evbuffer_drain(body, evbuffer_get_length(body));
+	evhttp_send_reply(req, code, NULL, body);
+	if (body != NULL)
+		evbuffer_free(body);
+}
+
+/* Answers with obj serialised plus a newline; takes obj. */
+static void
+control_send_json(struct evhttp_request *req, int code, struct json_object *obj)
+{
+	struct evbuffer	*b = control_evbuffer();
+	char		*s;
+
+	s = json_out_string(obj);
+	json_object_put(obj);
+	if (evbuffer_add(b, s, strlen(s)) == -1 || evbuffer_add(b, "\n", 1) == -1)
+		fatalx("control: out of memory");
+	free(s);
+	control_send(req, code, "application/json", b);
+}
+
+/* {"error":{"code":code,"message":msg}} */
+static void
+control_error(struct evhttp_request *req, int code, const char *ecode,
+    const char *msg)
+{
+	struct json_object	*obj, *e;
+
+	e = json_object_new_object();
+	json_object_object_add(e, "code", json_object_new_string(ecode));
+	json_object_object_add(e, "message", json_object_new_string(msg));
+	obj = json_object_new_object();
+	json_object_object_add(obj, "error", e);
+	control_send_json(req, code, obj);
+}
+
+static void
+control_not_found(struct evhttp_request *req, const char *msg)
+{
+	control_error(req, HTTP_NOTFOUND, "not_found", msg);
+}
+
+static void
+control_ledger_error(struct evhttp_request *req)
+{
+	control_error(req, HTTP_INTERNAL, "ledger_error",
+	    "the ledger could not be read or written; see the daemon's log");
+}
+
+/* 405 naming the one method the path takes. */
+static void
+control_method(struct evhttp_request *req, const char *allow)
+{
+	char	 msg[64];
+
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+	    allow);
+	snprintf(msg, sizeof(msg), "use %s", allow);
+	control_error(req, 405, "method_not_allowed", msg);
+}
+
+/* Answers with the order as stored (code 200 or 201). */
+static void
+control_send_order(struct control *c, struct evhttp_request *req,
+    const char *order_id, int code)
+{
+	struct order	 o;
+
+	switch (ledger_get(c->ledger, order_id, &o)) {
+	case 1:
+		control_send_json(req, code, json_out_order(&o));
+		break;
+	case 0:
+		control_not_found(req, "no such order");
+		break;
+	default:
+		control_ledger_error(req);
+		break;
+	}
+}
+
+/* ---- auth --------------------------------------------------------------- */
+
+/* 1 if no token is configured or the request carries it. */
+static int
+control_authorized(struct control *c, struct evhttp_request *req)
+{
+	const char	*h;
+
+	if (c->token == NULL)
+		return 1;
+	h = evhttp_find_header(evhttp_request_get_input_headers(req),
+	    "Authorization");
+	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
+		return 0;
+	for (h += 7; *h == ' '; h++)
+		;
+	return util_secure_eq(h, strlen(h), c->token, c->tokenlen);
+}
+
+static void
+control_unauthorized(struct evhttp_request *req)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "WWW-Authenticate", "Bearer realm=\"reconciled\"");
+	control_error(req, 401, "unauthorized",
+	    "this API needs an Authorization: Bearer token");
+}
+
+/* ---- orders ------------------------------------------------------------- */
+
+/* 1 if text is one whole JSON value (the rules intake_parse applies). */
+static int
+control_json_ok(const char *text, size_t len)
+{
+	struct json_tokener	*tok;
+	struct json_object	*obj;
+	enum json_tokener_error	 jerr;
+
+	if (len > INT_MAX || memchr(text, '\0', len) != NULL)
+		return 0;
+	if ((tok = json_tokener_new()) == NULL)
+		return 0;
+	json_tokener_set_flags(tok,
+	    JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	obj = json_tokener_parse_ex(tok, text, (int)len);
+	jerr = json_tokener_get_error(tok);
+	if (obj == NULL && jerr == json_tokener_continue) {
+		obj = json_tokener_parse_ex(tok, "", 1);
+		jerr = json_tokener_get_error(tok);
+	} else if (obj != NULL && json_tokener_get_parse_end(tok) != len)
+		jerr = json_tokener_error_parse_unexpected;
+	json_object_put(obj);
+	json_tokener_free(tok);
+	return jerr == json_tokener_success;
+}
+
+/* POST /v1/orders: one order, exactly as one line of an import. */
+static void
+control_post_order(struct control *c, struct evhttp_request *req)
+{
+	struct evbuffer		*in = evhttp_request_get_input_buffer(req);
+	struct intake_order	 o;
+	enum ledger_add_result	 res;
+	const char		*text = "";
+	char			 err[INTAKE_ERR_MAX], uk[LOG_USERKEY_MAX];
+	char			*enc, *loc;
+	size_t			 len = evbuffer_get_length(in);
+
+	if (len > CONTROL_BODY_MAX) {
+		snprintf(err, sizeof(err), "the request body is larger than %d"
+		    " bytes", CONTROL_BODY_MAX);
+		control_error(req, 413, "body_too_large", err);
+		return;
+	}
+	if (len > 0 && (text = (const char *)evbuffer_pullup(in, -1)) == NULL)
+		fatalx("control: out of memory");
+	if (intake_parse(text, len, &o, err) == -1) {
+		control_error(req, HTTP_BADREQUEST, control_json_ok(text, len) ?
+		    "invalid_order" : "invalid_json", err);
+		return;
+	}
+	if (ledger_add(c->ledger, o.order_id, o.user_key,
+	    o.has_sku ? o.sku : NULL, o.has_ref ? o.ref : NULL, util_now_ms(),
+	    &res) == -1) {
+		log_warnx("control: order %s: not added: database error",
+		    o.order_id);
+		control_ledger_error(req);
+		return;
+	}
+	switch (res) {
+	case LEDGER_ADDED:
+		log_debug("control: order %s added (userKey %s)", o.order_id,
+		    log_userkey(o.user_key, uk));
+		if ((enc = evhttp_encode_uri(o.order_id)) != NULL) {
+			loc = xasprintf("/v1/orders/%s", enc);
+			evhttp_add_header(evhttp_request_get_output_headers(req),
+			    "Location", loc);
+			free(loc);
+			free(enc);
+		}
+		control_send_order(c, req, o.order_id, 201);
+		if (c->hooks.kick != NULL)
+			c->hooks.kick(c->hooks.arg);
+		break;
+	case LEDGER_KNOWN:
+		control_send_order(c, req, o.order_id, HTTP_OK);
+		break;
+	case LEDGER_CONFLICT:
+		control_error(req, 409, "user_key_conflict",
+		    "this orderId is already known with another userKey");
+		break;
+	}
+}
+
+/* Decodes and checks the {id} path segment (seg[len], still %-encoded).
+ * Returns the order id (caller frees), or NULL after answering 400. */
+static char *
+control_path_id(struct evhttp_request *req, const char *seg, size_t len)
+{
+	char	 err[INTAKE_ERR_MAX], *raw, *id;
+	size_t	 idlen;
+
+	if (len > ORDER_ID_MAX * 3) {
+		control_error(req, HTTP_BADREQUEST, "invalid_order_id",
+		    "orderId is longer than 128 bytes");
+		return NULL;
+	}
+	raw = xstrndup(seg, len);
+	id = evhttp_uridecode(raw, 0, &idlen);
+	free(raw);
+	if (id == NULL)
+		fatalx("control: out of memory");
+	if (idlen != strlen(id)) {
+		free(id);
+		control_error(req, HTTP_BADREQUEST, "invalid_order_id",
+		    "orderId contains control characters");
+		return NULL;
+	}
+	/* The userKey is a stand-in: only the orderId rules matter here. */
+	if (intake_check(id, "-", NULL, NULL, err) == -1) {
+		free(id);
+		control_error(req, HTTP_BADREQUEST, "invalid_order_id", err);
+		return NULL;
+	}
+	return id;
+}
+
+/* GET /v1/orders/{id} and POST /v1/orders/{id}/recheck. */
+static void
+control_order(struct control *c, struct evhttp_request *req, const char *seg,
+    size_t len, int recheck)
+{
+	char	*id;
+	int	 n;
+
+	if ((id = control_path_id(req, seg, len)) == NULL)
+		return;
+	if (!recheck) {
+		control_send_order(c, req, id, HTTP_OK);
+		free(id);
+		return;
+	}
+	n = ledger_recheck(c->ledger, id, util_now_ms());
+	if (n == -1) {
+		log_warnx("control: order %s: recheck failed: database error", id);
+		control_ledger_error(req);
+	} else if (n == 0)
+		control_not_found(req, "no such order");
+	else {
+		log_debug("control: order %s: recheck requested", id);
+		control_send_order(c, req, id, HTTP_OK);
+		if (c->hooks.kick != NULL)
+			c->hooks.kick(c->hooks.arg);
+	}
+	free(id);
+}
+
+/* ---- the event feed ----------------------------------------------------- */
+
+struct feed {
+	struct evbuffer	*out;
+	int		 n;
+	int64_t		 last;
+};
+
+/* Splices one stored payload into the array as it is. */
+static int
+control_feed_one(int64_t id, const char *payload, void *arg)
+{
+	struct feed	*f = arg;
+
+	if (*payload == '\0')
+		payload = "null";	/* never stored; keeps the answer JSON */
+	if ((f->n > 0 && evbuffer_add(f->out, ",", 1) == -1) ||
+	    evbuffer_add(f->out, payload, strlen(payload)) == -1)
+		fatalx("control: out of memory");
+	f->n++;
+	f->last = id;
+	return 0;
+}
+
+/* Builds {"events":[...],"lastId":n} for events after `after` into a new
+ * buffer (*out, caller frees). lastId is the last id listed, else after.
+ * Returns the number of events, or -1 (no buffer) on a ledger error. */
+static int
+control_feed(struct control *c, int64_t after, int limit, struct evbuffer **out)
+{
+	struct feed	 f;
+
+	f.out = control_evbuffer();
+	f.n = 0;
+	f.last = after;
+	if (evbuffer_add_printf(f.out, "{\"events\":[") == -1)
+		fatalx("control: out of memory");
+	if (ledger_events(c->ledger, after, limit, control_feed_one, &f) == -1) {
+		evbuffer_free(f.out);
+		*out = NULL;
+		return -1;
+	}
+	if (evbuffer_add_printf(f.out, "],\"lastId\":%" PRId64 "}\n",
+	    f.last) == -1)
+		fatalx("control: out of memory");
+	*out = f.out;
+	return f.n;
+}
+
+/* Forgets w; its request and connection are left as they are. */
+static void
+control_waiter_release(struct waiter *w)
+{
+	TAILQ_REMOVE(&w->c->waiters, w, entry);
+	w->c->nwaiters--;
+	if (w->evcon != NULL)
+		evhttp_connection_set_closecb(w->evcon, NULL, NULL);
+	event_free(w->timer);
+	if (w->closed != NULL)
+		event_free(w->closed);
+	free(w);
+}
+
+/* Answers a held long poll with the feed b (NULL: the ledger failed). */
+static void
+control_waiter_send(struct waiter *w, struct evbuffer *b)
+{
+	struct evhttp_request	*req = w->req;
+
+	control_waiter_release(w);
+	if (b == NULL)
+		control_ledger_error(req);
+	else
+		control_send(req, HTTP_OK, "application/json", b);
+}
+
+/* Answers a held long poll with what the ledger has now (maybe nothing). */
+static void
+control_waiter_answer(struct waiter *w)
+{
+	struct evbuffer	*b;
+
+	(void)control_feed(w->c, w->after, w->limit, &b);
+	control_waiter_send(w, b);
+}
+
+static void
+control_waiter_expired(evutil_socket_t fd, short what, void *arg)
+{
+	control_waiter_answer(arg);
+}
+
+/* The client hung up while its poll was held: drop the connection (which
+ * frees the request with it). */
+static void
+control_waiter_hangup(evutil_socket_t fd, short what, void *arg)
+{
+	struct waiter			*w = arg;
+	struct evhttp_connection	*evcon = w->evcon;
+
+	log_debug("control: a client left its long poll");
+	control_waiter_release(w);
+	if (evcon != NULL)
+		evhttp_connection_free(evcon);
+}
+
+/* evhttp frees the connection under a held poll (control_free, errors). */
+static void
+control_waiter_conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+	struct waiter		*w = arg;
+	struct evhttp_request	*req = w->req;
+
+	w->evcon = NULL;
+	control_waiter_release(w);
+	/* A request evhttp detached from its connection is ours to free. */
+	if (evhttp_request_get_connection(req) == NULL)
+		evhttp_request_free(req);
+}
+
+/* Holds req until an event after `after` is written or wait_s passes. */
+static void
+control_waiter_add(struct control *c, struct evhttp_request *req,
+    int64_t after, int limit, int64_t wait_s)
+{
+	struct waiter		*w;
+	struct bufferevent	*bev;
+	struct timeval		 tv;
+	evutil_socket_t		 fd;
+
+	if (c->nwaiters >= CONTROL_WAITERS_MAX) {
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Retry-After", "1");
+		control_error(req, HTTP_SERVUNAVAIL, "too_many_waiters",
+		    "too many long polls are held; try again");
+		return;
+	}
+	w = xcalloc(1, sizeof(*w));
+	w->c = c;
+	w->req = req;
+	w->evcon = evhttp_request_get_connection(req);
+	w->after = after;
+	w->limit = limit;
+	tv.tv_sec = (time_t)wait_s;
+	tv.tv_usec = 0;
+	if ((w->timer = evtimer_new(c->base, control_waiter_expired, w)) == NULL ||
+	    evtimer_add(w->timer, &tv) == -1)
+		fatalx("control: cannot start a long poll's timer");
+	if (w->evcon != NULL) {
+		evhttp_connection_set_closecb(w->evcon,
+		    control_waiter_conn_closed, w);
+		/* evhttp stops reading while a request is being answered, so
+		 * only a watch of our own sees the client hang up. */
+		bev = evhttp_connection_get_bufferevent(w->evcon);
+		fd = bev != NULL ? bufferevent_getfd(bev) : -1;
+		if (c->early_close && fd != -1) {
+			w->closed = event_new(c->base, fd, EV_CLOSED,
+			    control_waiter_hangup, w);
+			if (w->closed == NULL || event_add(w->closed, NULL) == -1)
+				fatalx("control: cannot watch a connection");
+		}
+	}
+	TAILQ_INSERT_TAIL(&c->waiters, w, entry);
+	c->nwaiters++;
+}
+
+/* Reads an optional integer query parameter in [min, INT64_MAX]. Returns
+ * 0 (*v untouched when absent), or -1 after answering 400. */
+static int
+control_query_int(struct evhttp_request *req, struct evkeyvalq *q,
+    const char *name, int64_t min, int64_t *v)
+{
+	const char	*s;
+	char		 msg[128];
+
+	if ((s = evhttp_find_header(q, name)) == NULL)
+		return 0;
+	if (util_parse_int64(s, min, INT64_MAX, v) == 0)
+		return 0;
+	snprintf(msg, sizeof(msg), "%s must be an integer >= %" PRId64, name,
+	    min);
+	control_error(req, HTTP_BADREQUEST, "invalid_query", msg);
+	return -1;
+}
+
+/* GET /v1/events?after=N&limit=M&wait=S */
+static void
+control_events(struct control *c, struct evhttp_request *req,
+    const char *query)
+{
+	struct evkeyvalq	 q;
+	struct evbuffer		*b;
+	int64_t			 after = 0, limit = CONTROL_EVENTS_DEFAULT, wait = 0;
+	int			 n, bad;
+
+	TAILQ_INIT(&q);
+	if (query != NULL && evhttp_parse_query_str(query, &q) == -1) {
+		evhttp_clear_headers(&q);
+		control_error(req, HTTP_BADREQUEST, "invalid_query",
+		    "the query string cannot be parsed");
+		return;
+	}
+	bad = control_query_int(req, &q, "after", 0, &after) == -1 ||
+	    control_query_int(req, &q, "limit", 1, &limit) == -1 ||
+	    control_query_int(req, &q, "wait", 0, &wait) == -1;
+	evhttp_clear_headers(&q);
+	if (bad)
+		return;
+	if (limit > CONTROL_EVENTS_MAX)
+		limit = CONTROL_EVENTS_MAX;
+	if (wait > CONTROL_WAIT_MAX)
+		wait = CONTROL_WAIT_MAX;
+
+	if ((n = control_feed(c, after, (int)limit, &b)) == -1) {
+		control_ledger_error(req);
+		return;
+	}
+	if (n > 0 || wait == 0) {
+		control_send(req, HTTP_OK, "application/json", b);
+		return;
+	}
+	evbuffer_free(b);
+	control_waiter_add(c, req, after, (int)limit, wait);
+}
+
+void
+control_events_written(struct control *c)
+{
+	struct waiter	*w, *next;
+	struct evbuffer	*b;
+	int		 n;
+
+	for (w = TAILQ_FIRST(&c->waiters); w != NULL; w = next) {
+		next = TAILQ_NEXT(w, entry);
+		if ((n = control_feed(c, w->after, w->limit, &b)) == 0) {
+			evbuffer_free(b);
+			continue;
+		}
+		control_waiter_send(w, b);	/* events, or a ledger error */
+	}
+}
+
+/* ---- /metrics, /healthz ------------------------------------------------- */
+
+static void
+control_metrics(struct control *c, struct evhttp_request *req)
+{
+	struct evbuffer	*b = control_evbuffer();
+
+	if (c->hooks.metrics == NULL || c->hooks.metrics(c->hooks.arg, b) == -1) {
+		evbuffer_free(b);
+		control_error(req, HTTP_INTERNAL, "metrics_error",
+		    "the metrics could not be gathered; see the daemon's log");
+		return;
+	}
+	control_send(req, HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", b);
+}
+
+static void
+control_healthz(struct control *c, struct evhttp_request *req)
+{
+	struct json_object	*obj;
+	char			 why[CONTROL_HEALTH_MAX] = "";
+
+	obj = json_object_new_object();
+	if (c->hooks.health == NULL ||
+	    c->hooks.health(c->hooks.arg, why, sizeof(why)) == 1) {
+		json_object_object_add(obj, "status",
+		    json_object_new_string("ok"));
+		control_send_json(req, HTTP_OK, obj);
+		return;
+	}
+	json_object_object_add(obj, "status",
+	    json_object_new_string("unhealthy"));
+	json_object_object_add(obj, "reason", json_object_new_string(why));
+	control_send_json(req, HTTP_SERVUNAVAIL, obj);
+}
+
+/* ---- routing ------------------------------------------------------------ */
+
+static int
+control_is(struct evhttp_request *req, enum evhttp_cmd_type want,
+    const char *allow)
+{
+	if (evhttp_request_get_command(req) == want)
+		return 1;
+	control_method(req, allow);
+	return 0;
+}
+
+static void
+control_request(struct evhttp_request *req, void *arg)
+{
+	struct control		*c = arg;
+	const struct evhttp_uri	*uri = evhttp_request_get_evhttp_uri(req);
+	const char		*path = NULL, *query = NULL, *seg, *slash;
+
+	if (uri != NULL) {
+		path = evhttp_uri_get_path(uri);
+		query = evhttp_uri_get_query(uri);
+	}
+	if (path == NULL || *path == '\0')
+		path = "/";
+
+	if (!control_authorized(c, req)) {
+		control_unauthorized(req);
+		return;
+	}
+	if (strcmp(path, "/v1/orders") == 0) {
+		if (control_is(req, EVHTTP_REQ_POST, "POST"))
+			control_post_order(c, req);
+	} else if (strncmp(path, "/v1/orders/", 11) == 0 && path[11] != '\0' &&
+	    path[11] != '/') {
+		seg = path + 11;
+		if ((slash = strchr(seg, '/')) == NULL) {
+			if (control_is(req, EVHTTP_REQ_GET, "GET"))
+				control_order(c, req, seg, strlen(seg), 0);
+		} else if (strcmp(slash, "/recheck") == 0) {
+			if (control_is(req, EVHTTP_REQ_POST, "POST"))
+				control_order(c, req, seg, (size_t)(slash - seg), 1);
+		} else
+			control_not_found(req, "no such endpoint");
+	} else if (strcmp(path, "/v1/events") == 0) {
+		if (control_is(req, EVHTTP_REQ_GET, "GET"))
+			control_events(c, req, query);
+	} else if (strcmp(path, "/metrics") == 0) {
+		if (control_is(req, EVHTTP_REQ_GET, "GET"))
+			control_metrics(c, req);
+	} else if (strcmp(path, "/healthz") == 0) {
+		if (control_is(req, EVHTTP_REQ_GET, "GET"))
+			control_healthz(c, req);
+	} else
+		control_not_found(req, "no such endpoint");
+}
+
+/* ---- listening ---------------------------------------------------------- */
+
+/* 1 if a process accepts connections on the unix socket at path. */
+static int
+control_unix_live(const char *path)
+{
+	struct sockaddr_un	 sun;
+	int			 fd, live;
+
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return 0;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	util_strlcpy(sun.sun_path, path, sizeof(sun.sun_path));
+	live = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0;
+	close(fd);
+	return live;
+}
+
+/* Makes, binds (mode 0660) and hands to evhttp the socket at path; a stale
+ * socket file is replaced, anything else there is left alone. */
+static int
+control_listen_unix(struct control *c, const char *path, char **err)
+{
+	struct sockaddr_un	 sun;
+	struct stat		 sb;
+	mode_t			 old;
+	int			 fd, r;
+
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		*err = xasprintf("control: unix socket path %s is too long", path);
+		return -1;
+	}
+	if (lstat(path, &sb) == 0) {
+		if (!S_ISSOCK(sb.st_mode)) {
+			*err = xasprintf("control: %s exists and is not a socket;"
+			    " not replacing it", path);
+			return -1;
+		}
+		if (control_unix_live(path)) {
+			*err = xasprintf("control: another process listens on %s",
+			    path);
+			return -1;
+		}
+		if (unlink(path) == -1 && errno != ENOENT) {
+			*err = xasprintf("control: cannot remove the stale socket"
+			    " %s: %s", path, strerror(errno));
+			return -1;
+		}
+	} else if (errno != ENOENT) {
+		*err = xasprintf("control: %s: %s", path, strerror(errno));
+		return -1;
+	}
+
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0)) == -1) {
+		*err = xasprintf("control: socket: %s", strerror(errno));
+		return -1;
+	}
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	util_strlcpy(sun.sun_path, path, sizeof(sun.sun_path));
+	old = umask(0117);	/* never wider than 0660, even for a moment */
+	r = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+	umask(old);
+	if (r == -1) {
+		*err = xasprintf("control: cannot bind %s: %s", path,
+		    strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (chmod(path, 0660) == -1 || listen(fd, CONTROL_BACKLOG) == -1) {
+		*err = xasprintf("control: cannot listen on %s: %s", path,
+		    strerror(errno));
+		unlink(path);
+		close(fd);
+		return -1;
+	}
+	if (evhttp_accept_socket_with_handle(c->http, fd) == NULL) {
+		*err = xasprintf("control: cannot accept on %s", path);
+		unlink(path);
+		close(fd);
+		return -1;
+	}
+	c->sock_path = xstrdup(path);
+	return 0;
+}
+
+/* "HOST:PORT" or "[V6]:PORT" (config.c checked the form). */
+static int
+control_listen_tcp(struct control *c, const char *addr, char **err)
+{
+	const char	*colon, *hs = addr;
+	char		*host;
+	size_t		 hlen;
+	int64_t		 port;
+
+	if ((colon = strrchr(addr, ':')) == NULL ||
+	    util_parse_int64(colon + 1, 1, 65535, &port) == -1) {
+		*err = xasprintf("control: invalid listen address \"%s\"", addr);
+		return -1;
+	}
+	hlen = (size_t)(colon - addr);
+	if (hlen >= 2 && addr[0] == '[' && addr[hlen - 1] == ']') {
+		hs = addr + 1;
+		hlen -= 2;
+	}
+	host = xstrndup(hs, hlen);
+	if (evhttp_bind_socket_with_handle(c->http, host, (uint16_t)port) ==
+	    NULL) {
+		*err = xasprintf("control: cannot listen on %s: %s", addr,
+		    errno != 0 ? strerror(errno) : "bind failed");
+		free(host);
+		return -1;
+	}
+	free(host);
+	return 0;
+}
+
+static void
+control_take_token(struct control *c, const struct config *cfg)
+{
+	free(c->token);
+	c->token = NULL;
+	c->tokenlen = 0;
+	if (cfg->token != NULL && *cfg->token != '\0') {
+		c->token = xstrdup(cfg->token);
+		c->tokenlen = strlen(c->token);
+	}
+}
+
+struct control *
+control_new(struct event_base *base, struct ledger *ledger,
+    const struct config *cfg, const struct control_hooks *hooks, char **err)
+{
+	struct control	*c;
+	int		 r;
+
+	*err = NULL;
+	if (cfg->listen == NULL || *cfg->listen == '\0') {
+		*err = xstrdup("control: no [control] listen address");
+		return NULL;
+	}
+	c = xcalloc(1, sizeof(*c));
+	c->base = base;
+	c->ledger = ledger;
+	if (hooks != NULL)
+		c->hooks = *hooks;
+	TAILQ_INIT(&c->waiters);
+	c->early_close = (event_base_get_features(base) &
+	    EV_FEATURE_EARLY_CLOSE) != 0;
+	if ((c->http = evhttp_new(base)) == NULL) {
+		*err = xstrdup("control: cannot create the HTTP server");
+		free(c);
+		return NULL;
+	}
+	evhttp_set_gencb(c->http, control_request, c);
+	evhttp_set_allowed_methods(c->http, CONTROL_METHODS);
+	evhttp_set_max_body_size(c->http, CONTROL_BODY_HARD_MAX);
+	evhttp_set_max_headers_size(c->http, CONTROL_HEADERS_MAX);
+	/* A held long poll is not cut by this: evhttp does not read while a
+	 * request is being answered, and a poll waits CONTROL_WAIT_MAX at
+	 * most anyway. */
+	evhttp_set_timeout(c->http, CONTROL_TIMEOUT_SECS);
+	evhttp_set_default_content_type(c->http, "application/json");
+	evhttp_set_flags(c->http, EVHTTP_SERVER_LINGERING_CLOSE);
+
+	errno = 0;
+	if (strncmp(cfg->listen, "unix:", 5) == 0)
+		r = control_listen_unix(c, cfg->listen + 5, err);
+	else
+		r = control_listen_tcp(c, cfg->listen, err);
+	if (r == -1) {
+		evhttp_free(c->http);
+		free(c);
+		return NULL;
+	}
+	c->listen = xstrdup(cfg->listen);
+	control_take_token(c, cfg);
+	log_info("control: listening on %s%s", c->listen,
+	    c->token != NULL ? " (bearer token required)" : "");
+	return c;
+}
+
+void
+control_set_config(struct control *c, const struct config *cfg)
+{
+	if (cfg->listen == NULL || strcmp(cfg->listen, c->listen) != 0)
+		log_notice("control: [control] listen changed to %s: the daemon"
+		    " keeps listening on %s until it is restarted",
+		    cfg->listen != NULL ? cfg->listen : "(off)", c->listen);
+	control_take_token(c, cfg);
+}
+
+/* Writes what evhttp queued on evcon now: the loop will not run again. */
+static void
+control_flush(struct evhttp_connection *evcon)
+{
+	struct bufferevent	*bev;
+	evutil_socket_t		 fd;
+
+	if ((bev = evhttp_connection_get_bufferevent(evcon)) == NULL ||
+	    (fd = bufferevent_getfd(bev)) == -1)
+		return;
+	(void)evbuffer_write(bufferevent_get_output(bev), fd);
+}
+
+void
+control_free(struct control *c)
+{
+	struct waiter			*w;
+	struct evhttp_connection	*evcon;
+	struct stat			 sb;
+
+	if (c == NULL)
+		return;
+	while ((w = TAILQ_FIRST(&c->waiters)) != NULL) {
+		evcon = w->evcon;
+		control_waiter_answer(w);
+		if (evcon != NULL)
+			control_flush(evcon);
+	}
+	evhttp_free(c->http);
+	if (c->sock_path != NULL && lstat(c->sock_path, &sb) == 0 &&
+	    S_ISSOCK(sb.st_mode))
+		unlink(c->sock_path);
+	free(c->sock_path);
+	free(c->listen);
+	free(c->token);
+	free(c);
+}
