@@ -108,8 +108,12 @@ static const char *const stmt_sql[S__COUNT] = {
 	    "INSERT INTO transitions (order_id, at, from_status, to_status)"
 	    " VALUES (?1, ?2, ?3, ?4)",
 	[S_EVENT_ADD] =
+	    /* The NOT EXISTS keeps a known key from using up an id (an
+	     * AUTOINCREMENT value is taken before a conflict is seen), so
+	     * ids have no gaps; the UNIQUE constraint stays the guarantee. */
 	    "INSERT INTO events (key, type, order_id, payload, created_at)"
-	    " VALUES (?1, ?2, ?3, '', ?4)"
+	    " SELECT ?1, ?2, ?3, '', ?4"
+	    " WHERE NOT EXISTS (SELECT 1 FROM events WHERE key = ?1)"
 	    " ON CONFLICT (key) DO NOTHING RETURNING id",
 	[S_EVENT_PAYLOAD] = "UPDATE events SET payload = ?1 WHERE id = ?2",
 	[S_RESCHEDULE] =

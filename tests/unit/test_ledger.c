@@ -747,6 +747,12 @@ test_event_once(void **state)
 	    " WHERE order_id = 'o2'"), 1);
 	assert_int_equal(sql_int(f->path, "SELECT n FROM event_counts"
 	    " WHERE type = 'held'"), 1);
+
+	/* Refused duplicates use up no id: the next event is 3, not 5. */
+	add(f->l, "o3", "1", NULL, NULL, T0, LEDGER_ADDED);
+	apply(f->l, "o3", ST_FAILED, "FAILED", EV_FAILED, 0, T0);
+	assert_int_equal(sql_int(f->path, "SELECT id FROM events"
+	    " WHERE order_id = 'o3'"), 3);
 }
 
 static void
