@@ -623,11 +623,13 @@ ctl_list_json(const struct order *o, void *arg)
 	return 0;
 }
 
-/* One order per line: ORDER_ID  STATE  TOSS_STATUS  USER_KEY. */
+/* One order per line: ORDER_ID  STATE  TOSS_STATUS  USER_KEY, in columns
+ * as wide as a UUID orderId and the longest documented status. */
 static int
 ctl_list_line(const struct order *o, void *arg)
 {
-	printf("%s  %-9s  %s  %s\n", o->order_id, ledger_state_name(o->state),
+	printf("%-36s  %-9s  %-17s  %s\n", o->order_id,
+	    ledger_state_name(o->state),
 	    ctl_text(o->toss_status), o->user_key);
 	return 0;
 }

@@ -285,15 +285,15 @@ step "list"
 O128=$(rep o 128)
 U128=$(rep u 128)
 assert_exit 0 ctl list
-assert_eq "ord-1  pending    -  443731104
-ord-2  granted    PAYMENT_COMPLETED  user-2
-ord-3  pending    -  3
--ord-4  pending    -  user 4
-$O128  pending    -  $U128
-주문-5  pending    -  사용자" "$(out)"
+assert_eq "ord-1                                 pending    -                  443731104
+ord-2                                 granted    PAYMENT_COMPLETED  user-2
+ord-3                                 pending    -                  3
+-ord-4                                pending    -                  user 4
+$O128  pending    -                  $U128
+주문-5                              pending    -                  사용자" "$(out)"
 assert_eq "" "$(err)"
 assert_exit 0 ctl list --state granted
-assert_eq "ord-2  granted    PAYMENT_COMPLETED  user-2" "$(out)"
+assert_eq "ord-2                                 granted    PAYMENT_COMPLETED  user-2" "$(out)"
 assert_exit 0 ctl list --state held
 assert_eq "" "$(out)"
 assert_exit 0 ctl list --json
@@ -307,7 +307,7 @@ assert_eq "$show2" "$(out)" "list --json prints the order as show --json does"
 assert_exit 0 ctl list --json --state pending
 assert_eq "ord-1 ord-3 -ord-4 $O128 주문-5" "$(out | jq -r .orderId | tr '\n' ' ' | sed 's/ $//')"
 assert_exit 0 env RECONCILED_CONFIG="$CONF" "$RECONCILECTL" list --state granted
-assert_eq "ord-2  granted    PAYMENT_COMPLETED  user-2" "$(out)" "RECONCILED_CONFIG is used"
+assert_eq "ord-2                                 granted    PAYMENT_COMPLETED  user-2" "$(out)" "RECONCILED_CONFIG is used"
 
 step "recheck"
 assert_exit 0 ctl recheck ord-2
