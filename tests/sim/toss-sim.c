@@ -1007,7 +1007,7 @@ reply_success(struct sim_reply *r, const struct sim_ask *a,
 
 /* A SUCCESS envelope whose reason is 10 MB long. */
 static void
-reply_big(struct sim_reply *r, const struct sim_ask *a)
+reply_big(struct sim_reply *r, const struct sim_ask *a, int code)
 {
 	struct json_object	*id;
 	const char		*status = "NOT_FOUND";
@@ -1018,7 +1018,7 @@ reply_big(struct sim_reply *r, const struct sim_ask *a)
 		sim.pad = xcalloc(1, SIM_BIG_BODY);
 		memset(sim.pad, 'x', SIM_BIG_BODY);
 	}
-	reply_init(r, 200);
+	reply_init(r, code);
 	id = json_object_new_string(a->order_id);
 	evbuffer_add_printf(r->body,
 	    "{\"resultType\":\"SUCCESS\",\"success\":{\"orderId\":%s,",
@@ -1095,7 +1095,7 @@ reply_fault(struct sim_reply *r, enum sim_fault f, const struct sim_ask *a,
 		free(other);
 		break;
 	case FAULT_BIG_BODY:
-		reply_big(r, a);
+		reply_big(r, a, code != 0 ? code : 200);
 		break;
 	case FAULT_NONE:
 	case FAULT_COUNT:
