@@ -22,6 +22,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "poller.h"
+#include "sdnotify.h"
 #include "sink-jsonl.h"
 #include "sink-webhook.h"
 #include "util.h"
@@ -29,6 +30,7 @@
 #define EXIT_RUNTIME		1
 #define STOP_MARGIN_MS		5000	/* drain bound: timeout + this */
 #define CERT_WARN_SECONDS	(30 * 86400)
+#define CERT_CHECK_PERIOD_S	86400	/* the expiry warning, once a day */
 
 struct daemon {
 	const char		*config_path;
@@ -40,7 +42,10 @@ struct daemon {
 	struct sink_jsonl	*jsonl;
 	struct sink_webhook	*webhook;
 	struct control		*control;
+	struct sdnotify		*notify;
 	int64_t			 cert_not_after;	/* unix s, 0 unknown */
+	struct event		*cert_timer;	/* daily expiry warning */
+	int			 reload_failed;	/* the last SIGHUP kept the old config */
 
 	struct event		*ev_term;
 	struct event		*ev_int;
@@ -115,15 +120,42 @@ daemon_print_versions(void)
 	printf("SQLite %s\n", sqlite3_libversion());
 }
 
-/* Checks that cfg names a client certificate and key that load and match;
- * logs how long the certificate is valid. Returns 0, or -1 with *err set
- * (caller frees). */
+/* The message for a certificate that expired (caller frees). */
+static char *
+daemon_cert_expired(const char *cert, int64_t not_after)
+{
+	char	 when[UTIL_TIME_MAX];
+
+	util_fmt_time(not_after * 1000, when);
+	return xasprintf("client certificate %s expired on %s: Toss will"
+	    " refuse it; issue a new one in the Toss console", cert, when);
+}
+
+/* Says how long a certificate that has not expired is still valid: a
+ * warning within CERT_WARN_SECONDS of its end, an info line otherwise. */
+static void
+daemon_cert_validity(const char *cert, int64_t not_after, int64_t now)
+{
+	int64_t	 days = (not_after - now) / 86400;
+	char	 when[UTIL_TIME_MAX];
+
+	util_fmt_time(not_after * 1000, when);
+	if (not_after - now < CERT_WARN_SECONDS)
+		log_notice("client certificate %s expires on %s (in %lld"
+		    " day%s): issue a new one in the Toss console", cert,
+		    when, (long long)days, days == 1 ? "" : "s");
+	else
+		log_info("client certificate %s valid until %s", cert, when);
+}
+
+/* Checks that cfg names a client certificate and key that load and match
+ * and that the certificate has not expired; logs how long it is valid.
+ * Returns 0, or -1 with *err set (caller frees). */
 static int
 daemon_check_identity(const struct config *cfg, int64_t *not_afterp,
     char **err)
 {
-	int64_t	 not_after, now = (int64_t)time(NULL), days;
-	char	 when[UTIL_TIME_MAX];
+	int64_t	 not_after, now = (int64_t)time(NULL);
 
 	if (cfg->cert == NULL) {
 		*err = xstrdup("no client certificate configured ([api] cert);"
@@ -132,22 +164,79 @@ daemon_check_identity(const struct config *cfg, int64_t *not_afterp,
 	}
 	if (fetch_check_identity(cfg->cert, cfg->key, &not_after, err) == -1)
 		return -1;
+	if (not_after <= now) {
+		*err = daemon_cert_expired(cfg->cert, not_after);
+		return -1;
+	}
 	if (not_afterp != NULL)
 		*not_afterp = not_after;
-	util_fmt_time(not_after * 1000, when);
-	days = (not_after - now) / 86400;
-	if (not_after <= now)
-		log_notice("client certificate %s expired on %s: Toss will"
-		    " refuse it; issue a new one in the Toss console",
-		    cfg->cert, when);
-	else if (not_after - now < CERT_WARN_SECONDS)
-		log_notice("client certificate %s expires on %s (in %lld"
-		    " day%s): issue a new one in the Toss console", cfg->cert,
-		    when, (long long)days, days == 1 ? "" : "s");
-	else
-		log_info("client certificate %s valid until %s", cfg->cert,
-		    when);
+	daemon_cert_validity(cfg->cert, not_after, now);
 	return 0;
+}
+
+/* Once a day: the same expiry warning as at startup, so that a certificate
+ * running out is in the journal well before Toss refuses it. */
+static void
+daemon_cert_check(evutil_socket_t fd, short kind, void *arg)
+{
+	struct daemon	*d = arg;
+	int64_t		 now = (int64_t)time(NULL);
+	char		*msg;
+
+	if (d->cert_not_after == 0 || d->cfg->cert == NULL)
+		return;
+	if (d->cert_not_after <= now) {
+		msg = daemon_cert_expired(d->cfg->cert, d->cert_not_after);
+		log_warnx("%s", msg);
+		free(msg);
+	} else
+		daemon_cert_validity(d->cfg->cert, d->cert_not_after, now);
+}
+
+/* The STATUS= line systemctl status shows: what the loop is doing, the
+ * orders waiting, the requests in flight and how far the sinks lag. */
+static void
+daemon_status(char *buf, size_t size, void *arg)
+{
+	struct daemon			*d = arg;
+	struct poller_stats		 st;
+	struct ledger_stats		 ls;
+	struct sink_jsonl_stats		 js;
+	struct sink_webhook_stats	 ws;
+	char				 what[64], sinks[96] = "";
+
+	poller_get_stats(d->poller, &st);
+	if (d->stopping)
+		snprintf(what, sizeof(what), "stopping");
+	else if (st.pause != PAUSE_NONE)
+		snprintf(what, sizeof(what), "paused (%s)",
+		    poller_pause_name(st.pause));
+	else
+		snprintf(what, sizeof(what), "polling");
+	if (ledger_stats(d->ledger, util_now_ms(), &ls) == -1) {
+		snprintf(buf, size, "%s: %zu in flight; the ledger cannot be"
+		    " read (see the log)", what, st.inflight);
+		return;
+	}
+	if (d->jsonl != NULL) {
+		sink_jsonl_get_stats(d->jsonl, &js);
+		snprintf(sinks, sizeof(sinks), ", jsonl lag %lld",
+		    (long long)(ls.last_event_id - js.delivered_id));
+	}
+	if (d->webhook != NULL) {
+		size_t	 used = strlen(sinks);
+
+		sink_webhook_get_stats(d->webhook, &ws);
+		snprintf(sinks + used, sizeof(sinks) - used,
+		    ", webhook lag %lld%s",
+		    (long long)(ls.last_event_id - ws.delivered_id),
+		    ws.disabled ? " (disabled)" : "");
+	}
+	snprintf(buf, size, "%s: %lld pending, %lld held, %lld due, %zu in"
+	    " flight; %lld events%s%s", what, (long long)ls.orders[ST_PENDING],
+	    (long long)ls.orders[ST_HELD], (long long)ls.due, st.inflight,
+	    (long long)ls.events, sinks,
+	    d->reload_failed ? "; last reload failed (see the log)" : "");
 }
 
 static void
@@ -253,11 +342,11 @@ daemon_on_stop(evutil_socket_t sig, short kind, void *arg)
 		return;
 	}
 	d->stopping = 1;
+	sdnotify_stopping(d->notify);
 	bound = d->cfg->timeout_ms + STOP_MARGIN_MS;
 	log_info("received %s: stopping; waiting up to %llds for %zu request%s"
 	    " in flight", daemon_signame((int)sig), (long long)(bound / 1000),
 	    st.inflight, st.inflight == 1 ? "" : "s");
-	/* sdnotify: STOPPING=1 goes here. */
 	if (d->control != NULL) {
 		/* No new orders or long polls while draining. */
 		control_free(d->control);
@@ -274,20 +363,31 @@ daemon_on_stop(evutil_socket_t sig, short kind, void *arg)
 	evtimer_add(d->stop_timer, &tv);
 }
 
+/* 1 when two optional strings are equal (both NULL included). */
+static int
+daemon_same(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
 static void
 daemon_on_reload(evutil_socket_t sig, short kind, void *arg)
 {
-	struct daemon	*d = arg;
-	struct config	*cfg = NULL, *old;
-	char		*err = NULL;
-	int64_t		 not_after = 0;
+	struct daemon		*d = arg;
+	struct config		*cfg = NULL, *old;
+	struct poller_stats	 st;
+	char			*err = NULL;
+	int64_t			 not_after = 0;
+	int			 moved;
 
 	if (d->stopping) {
 		log_info("received SIGHUP while stopping: ignored");
 		return;
 	}
 	log_info("received SIGHUP: reloading %s", d->config_path);
-	/* sdnotify: RELOADING=1 goes here. */
+	sdnotify_reloading(d->notify);
 	if (config_load(d->config_path, &cfg, &err) == -1 ||
 	    daemon_check_identity(cfg, &not_after, &err) == -1 ||
 	    daemon_sinks_reload(d, cfg, &err) == -1) {
@@ -295,13 +395,21 @@ daemon_on_reload(evutil_socket_t sig, short kind, void *arg)
 		    err);
 		free(err);
 		config_free(cfg);
-		/* sdnotify: READY=1 goes here. */
+		d->reload_failed = 1;
+		sdnotify_ready(d->notify);
 		return;
 	}
 	if (strcmp(cfg->ledger_path, d->cfg->ledger_path) != 0)
 		log_notice("[ledger] path changed to %s: the daemon keeps using"
 		    " %s until it is restarted", cfg->ledger_path,
 		    d->cfg->ledger_path);
+	moved = !daemon_same(cfg->cert, d->cfg->cert) ||
+	    !daemon_same(cfg->key, d->cfg->key);
+	poller_get_stats(d->poller, &st);
+	if (moved && st.inflight > 0)
+		log_info("client certificate changed to %s: %zu request%s in"
+		    " flight finish with the old one", cfg->cert, st.inflight,
+		    st.inflight == 1 ? "" : "s");
 	old = d->cfg;
 	d->cfg = cfg;
 	d->cert_not_after = not_after;
@@ -313,7 +421,8 @@ daemon_on_reload(evutil_socket_t sig, short kind, void *arg)
 	 * copied their strings, the poller and control switched. */
 	config_free(old);
 	log_info("configuration reloaded");
-	/* sdnotify: READY=1 goes here. */
+	d->reload_failed = 0;
+	sdnotify_ready(d->notify);
 }
 
 static void
@@ -375,6 +484,10 @@ daemon_signals(struct daemon *d)
 static void
 daemon_teardown(struct daemon *d)
 {
+	sdnotify_free(d->notify);
+	d->notify = NULL;
+	if (d->cert_timer != NULL)
+		event_free(d->cert_timer);
 	if (d->ev_term != NULL)
 		event_free(d->ev_term);
 	if (d->ev_int != NULL)
@@ -665,11 +778,26 @@ daemon_run(struct daemon *d)
 		daemon_teardown(d);
 		return EXIT_RUNTIME;
 	}
+	if (!d->once) {
+		struct timeval	 day = { CERT_CHECK_PERIOD_S, 0 };
+
+		if ((d->cert_timer = event_new(d->base, -1, EV_PERSIST,
+		    daemon_cert_check, d)) == NULL ||
+		    event_add(d->cert_timer, &day) == -1) {
+			log_warnx("cannot set up the certificate expiry check");
+			daemon_teardown(d);
+			return EXIT_RUNTIME;
+		}
+	}
 	if (d->once)
 		poller_start_once(d->poller, daemon_once_done, d);
 	else
 		poller_start(d->poller);
-	/* sdnotify: READY=1 goes here. */
+
+	/* sdnotify ready: the ledger is open, the certificate and key
+	 * loaded, the control listener bound and the poller started. */
+	d->notify = sdnotify_new(d->base, daemon_status, d);
+	sdnotify_ready(d->notify);
 	log_info("polling %s (max_inflight %d, rate_limit %s)%s",
 	    d->cfg->base_url, d->cfg->max_inflight,
 	    d->cfg->rate_limit != NULL ? d->cfg->rate_limit : "0",

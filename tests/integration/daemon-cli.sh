@@ -117,9 +117,9 @@ assert_match 'error: no client certificate configured \(\[api\] cert\); Toss req
 
 step "-n on certificates that are about to stop working"
 config_with "CFG_CERT=$T/certs/expired-client.crt" "CFG_KEY=$T/certs/expired-client.key"
-assert_exit 0 rd -n -c "$CONF"
-assert_eq "configuration OK" "$(out)" "-n output (expired certificate)"
-assert_match "warning: client certificate $T/certs/expired-client.crt expired on 2020-12-31T23:59:59.000Z: Toss will refuse it" "$(err)"
+assert_exit 78 rd -n -c "$CONF"
+assert_eq "" "$(out)" "no configuration OK (expired certificate)"
+assert_match "error: client certificate $T/certs/expired-client.crt expired on 2020-12-31T23:59:59.000Z: Toss will refuse it; issue a new one in the Toss console$" "$(err)"
 config_with "CFG_CERT=$T/certs/soon-client.crt" "CFG_KEY=$T/certs/soon-client.key"
 assert_exit 0 rd -n -c "$CONF"
 assert_match "warning: client certificate $T/certs/soon-client.crt expires on .* \\(in (9|10) days\\): issue a new one" "$(err)"
