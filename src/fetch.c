@@ -22,9 +22,16 @@
 #include "util.h"
 
 #define FETCH_BUF_INITIAL	4096
+#define FETCH_BUF_KEEP		16384	/* a handle keeps a buffer this small */
 #define FETCH_DEADLINE_SLACK	2000	/* our deadline trails curl's by this */
 #define FETCH_DEFAULT_TIMEOUT	30000	/* when a request names none */
 #define FETCH_DEFAULT_MAXCONN	64
+
+/* What a handle's standing options were set for (fetch_req.profile). */
+#define FETCH_P_BODY		0x1	/* POST with a body, not GET */
+#define FETCH_P_TLS		0x2	/* the client identity of ident_gen */
+#define FETCH_P_SENT		0x4	/* a sent hook */
+#define FETCH_P_VERBOSE		0x8	/* curl's own debug lines */
 
 /* A client identity; requests hold a reference so a reload never changes
  * the files of a request already started. */
@@ -44,16 +51,29 @@ struct fetch_sock {
 };
 
 /* One request and its easy handle; kept on the free list between uses so
- * the handle's connection and TLS session caches survive. */
+ * the handle's connection and TLS session caches survive, and so that its
+ * options and answer buffer need not be set up again for a request like
+ * the last one. */
 struct fetch_req {
 	struct fetch		*f;
 	CURL			*easy;
 	TAILQ_ENTRY(fetch_req)	 entry;
 	int			 inflight;
+	int			 configured;	/* standing options are set */
+	int			 profile;	/* FETCH_P_* they were set for */
+	uint64_t		 ident_gen;	/* with FETCH_P_TLS */
 
 	char			 errbuf[CURL_ERROR_SIZE];
-	struct curl_slist	*headers;
 	struct fetch_ident	*ident;
+
+	/* The request's header list and body, built in buffers the handle
+	 * keeps: curl reads them in place until the transfer ends. */
+	struct curl_slist	*hdrs;
+	size_t			 nhdrs;
+	char			*hdrbuf;
+	size_t			 hdrcap;
+	char			*post;
+	size_t			 postcap;
 
 	char			*buf;
 	size_t			 len;
@@ -65,6 +85,7 @@ struct fetch_req {
 	int64_t			 started;	/* monotonic ms */
 
 	fetch_done_fn		 done;
+	void			 (*sent)(void *);
 	void			*arg;
 };
 TAILQ_HEAD(fetch_reqs, fetch_req);
@@ -78,6 +99,7 @@ struct fetch {
 	LIST_HEAD(, fetch_sock)	 socks;
 	size_t			 inflight;
 	struct fetch_ident	*ident;
+	uint64_t		 ident_gen;	/* bumped by fetch_set_tls */
 	char			 useragent[64];
 };
 
@@ -257,6 +279,21 @@ fetch_debug_cb(CURL *e, curl_infotype type, char *data, size_t size, void *arg)
 	return 0;
 }
 
+#if LIBCURL_VERSION_NUM >= 0x075000
+/* CURLOPT_PREREQFUNCTION: the request is about to go out on a connection
+ * (new or reused); called again for each re-send. */
+static int
+fetch_prereq_cb(void *arg, char *primary_ip, char *local_ip, int primary_port,
+    int local_port)
+{
+	struct fetch_req	*r = arg;
+
+	if (r->sent != NULL)
+		r->sent(r->arg);
+	return CURL_PREREQFUNC_OK;
+}
+#endif
+
 static void
 fetch_sock_event(evutil_socket_t fd, short kind, void *arg)
 {
@@ -383,15 +420,16 @@ fetch_recycle(struct fetch_req *r)
 	}
 	evtimer_del(&r->deadline);
 	curl_multi_remove_handle(f->multi, r->easy);
-	curl_slist_free_all(r->headers);
-	r->headers = NULL;
 	fetch_ident_release(r->ident);
 	r->ident = NULL;
-	free(r->buf);
-	r->buf = NULL;
-	r->cap = 0;
+	if (r->cap > FETCH_BUF_KEEP) {
+		free(r->buf);
+		r->buf = NULL;
+		r->cap = 0;
+	}
 	r->len = 0;
 	r->done = NULL;
+	r->sent = NULL;
 	r->arg = NULL;
 	TAILQ_INSERT_HEAD(&f->idle, r, entry);
 }
@@ -431,7 +469,7 @@ fetch_finish(struct fetch_req *r, CURLcode cc, enum fetch_error forced,
 	char			 msg[CURL_ERROR_SIZE + 160];
 	char			 tmp[sizeof(msg)];
 	char			*body;
-	size_t			 len;
+	size_t			 len, cap;
 
 	memset(&res, 0, sizeof(res));
 	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
@@ -475,6 +513,7 @@ fetch_finish(struct fetch_req *r, CURLcode cc, enum fetch_error forced,
 	/* The body is detached from r and freed after the callback. */
 	body = r->buf;
 	len = r->len;
+	cap = r->cap;
 	r->buf = NULL;
 	r->cap = r->len = 0;
 	if (res.error == FETCH_OK) {
@@ -491,7 +530,13 @@ fetch_finish(struct fetch_req *r, CURLcode cc, enum fetch_error forced,
 	 * detached body is still ours. */
 	if (done != NULL)
 		done(&res, arg);
-	free(body);
+	/* Back to the handle for its next answer, even if the callback
+	 * started a new request on it: nothing was written to it yet. */
+	if (body != NULL && r->buf == NULL && cap <= FETCH_BUF_KEEP) {
+		r->buf = body;
+		r->cap = cap;
+	} else
+		free(body);
 }
 
 struct fetch *
@@ -556,7 +601,60 @@ fetch_req_free(struct fetch_req *r)
 {
 	curl_easy_cleanup(r->easy);
 	free(r->buf);
+	free(r->hdrs);
+	free(r->hdrbuf);
+	free(r->post);
 	free(r);
+}
+
+/* Builds r's header list: "Expect:" (no 100-continue waits on larger
+ * bodies), then the caller's, copied into r's own buffers. */
+static void
+fetch_build_headers(struct fetch_req *r, const char *const *headers)
+{
+	size_t	 n = 1, len = sizeof("Expect:"), i, l;
+	char	*p;
+
+	for (i = 0; headers != NULL && headers[i] != NULL; i++) {
+		n++;
+		len += strlen(headers[i]) + 1;
+	}
+	if (n > r->nhdrs) {
+		free(r->hdrs);
+		r->hdrs = xcalloc(n, sizeof(*r->hdrs));
+		r->nhdrs = n;
+	}
+	if (len > r->hdrcap) {
+		free(r->hdrbuf);
+		r->hdrbuf = xmalloc(len);
+		r->hdrcap = len;
+	}
+	p = r->hdrbuf;
+	memcpy(p, "Expect:", sizeof("Expect:"));
+	r->hdrs[0].data = p;
+	p += sizeof("Expect:");
+	for (i = 0; i + 1 < n; i++) {
+		l = strlen(headers[i]) + 1;
+		memcpy(p, headers[i], l);
+		r->hdrs[i + 1].data = p;
+		p += l;
+	}
+	for (i = 0; i < n; i++)
+		r->hdrs[i].next = i + 1 < n ? &r->hdrs[i + 1] : NULL;
+}
+
+/* Copies the body into r's buffer; curl sends it from there. */
+static const char *
+fetch_copy_body(struct fetch_req *r, const char *body, size_t len)
+{
+	if (len + 1 > r->postcap) {
+		free(r->post);
+		r->postcap = (len + 1 + 255) & ~(size_t)255;
+		r->post = xmalloc(r->postcap);
+	}
+	memcpy(r->post, body, len);
+	r->post[len] = '\0';
+	return r->post;
 }
 
 void
@@ -601,6 +699,7 @@ fetch_set_tls(struct fetch *f, const struct fetch_tls *tls)
 	}
 	fetch_ident_release(f->ident);
 	f->ident = id;
+	f->ident_gen++;
 }
 
 size_t
@@ -616,24 +715,93 @@ fetch_inflight(const struct fetch *f)
 	}								\
 } while (0)
 
+/* Sets the options that stay the same from one request of this profile to
+ * the next on a fresh or reset handle. Returns 0, or -1 (logged). */
+static int
+fetch_setup_handle(struct fetch_req *r, int profile, struct fetch_ident *id)
+{
+	const char	*optname = "";
+	CURLcode	 cc = CURLE_OK;
+
+	SETOPT(r->easy, CURLOPT_PRIVATE, (void *)r);
+#if LIBCURL_VERSION_NUM >= 0x075500
+	SETOPT(r->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+	SETOPT(r->easy, CURLOPT_PROTOCOLS,
+	    (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+	SETOPT(r->easy, CURLOPT_NOSIGNAL, 1L);
+	SETOPT(r->easy, CURLOPT_ERRORBUFFER, r->errbuf);
+	SETOPT(r->easy, CURLOPT_USERAGENT, r->f->useragent);
+	SETOPT(r->easy, CURLOPT_WRITEFUNCTION, fetch_write_cb);
+	SETOPT(r->easy, CURLOPT_WRITEDATA, (void *)r);
+	SETOPT(r->easy, CURLOPT_HEADERFUNCTION, fetch_header_cb);
+	SETOPT(r->easy, CURLOPT_HEADERDATA, (void *)r);
+	SETOPT(r->easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)FETCH_BODY_MAX);
+	SETOPT(r->easy, CURLOPT_TCP_KEEPALIVE, 1L);
+	SETOPT(r->easy, CURLOPT_PIPEWAIT, 1L);
+	SETOPT(r->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+	SETOPT(r->easy, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+	/* Never anything else, whatever the configuration says. */
+	SETOPT(r->easy, CURLOPT_SSL_VERIFYPEER, 1L);
+	SETOPT(r->easy, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (!(profile & FETCH_P_BODY))
+		SETOPT(r->easy, CURLOPT_HTTPGET, 1L);
+	if (id != NULL) {
+		if (id->cert != NULL) {
+			SETOPT(r->easy, CURLOPT_SSLCERT, id->cert);
+			SETOPT(r->easy, CURLOPT_SSLCERTTYPE, "PEM");
+		}
+		if (id->key != NULL) {
+			SETOPT(r->easy, CURLOPT_SSLKEY, id->key);
+			SETOPT(r->easy, CURLOPT_SSLKEYTYPE, "PEM");
+		}
+		if (id->ca != NULL)
+			SETOPT(r->easy, CURLOPT_CAINFO, id->ca);
+	}
+	if (profile & FETCH_P_VERBOSE) {
+		SETOPT(r->easy, CURLOPT_DEBUGFUNCTION, fetch_debug_cb);
+		SETOPT(r->easy, CURLOPT_VERBOSE, 1L);
+	}
+#if LIBCURL_VERSION_NUM >= 0x075000
+	if (profile & FETCH_P_SENT) {
+		SETOPT(r->easy, CURLOPT_PREREQFUNCTION, fetch_prereq_cb);
+		SETOPT(r->easy, CURLOPT_PREREQDATA, (void *)r);
+	}
+#endif
+	return 0;
+fail:
+	log_warnx("fetch: cannot set %s: %s", optname, curl_easy_strerror(cc));
+	return -1;
+}
+
 int
 fetch_submit(struct fetch *f, const struct fetch_request *rq,
     fetch_done_fn done, void *arg)
 {
 	struct fetch_req	*r;
 	struct fetch_ident	*id = NULL;
-	struct curl_slist	*sl;
 	const char		*optname = "";
 	CURLcode		 cc = CURLE_OK;
 	CURLMcode		 mc;
 	int64_t			 timeout, connect, deadline;
 	struct timeval		 tv;
-	size_t			 i;
+	int			 profile = 0;
 
-	if ((r = TAILQ_FIRST(&f->idle)) != NULL) {
+	if (rq->use_tls_identity && f->ident != NULL) {
+		id = f->ident;
+		profile |= FETCH_P_TLS;
+	}
+	if (rq->body != NULL)
+		profile |= FETCH_P_BODY;
+	if (rq->sent != NULL)
+		profile |= FETCH_P_SENT;
+	if (log_getverbose() >= 2)
+		profile |= FETCH_P_VERBOSE;
+
+	if ((r = TAILQ_FIRST(&f->idle)) != NULL)
 		TAILQ_REMOVE(&f->idle, r, entry);
-		curl_easy_reset(r->easy);
-	} else {
+	else {
 		r = xcalloc(1, sizeof(*r));
 		r->f = f;
 		if ((r->easy = curl_easy_init()) == NULL) {
@@ -648,72 +816,40 @@ fetch_submit(struct fetch *f, const struct fetch_request *rq,
 	r->too_big = 0;
 	r->has_retry_after = 0;
 
+	/* Options stay set between requests: a handle last used for the
+	 * same kind of request (and identity) needs only the per-request
+	 * ones. */
+	if (!r->configured || r->profile != profile ||
+	    ((profile & FETCH_P_TLS) && r->ident_gen != f->ident_gen)) {
+		if (r->configured)
+			curl_easy_reset(r->easy);
+		r->configured = 0;
+		if (fetch_setup_handle(r, profile, id) == -1)
+			goto drop;
+		r->configured = 1;
+		r->profile = profile;
+		r->ident_gen = f->ident_gen;
+	}
+
 	timeout = rq->timeout_ms > 0 ? rq->timeout_ms : FETCH_DEFAULT_TIMEOUT;
 	connect = rq->connect_timeout_ms > 0 ? rq->connect_timeout_ms : timeout;
 	if (connect > timeout)
 		connect = timeout;
 
-	/* "Expect:" suppresses 100-continue waits on larger bodies. */
-	if ((r->headers = curl_slist_append(NULL, "Expect:")) == NULL)
-		goto nomem;
-	for (i = 0; rq->headers != NULL && rq->headers[i] != NULL; i++) {
-		sl = curl_slist_append(r->headers, rq->headers[i]);
-		if (sl == NULL)
-			goto nomem;
-		r->headers = sl;
-	}
-
-	SETOPT(r->easy, CURLOPT_PRIVATE, (void *)r);
+	fetch_build_headers(r, rq->headers);
 	SETOPT(r->easy, CURLOPT_URL, rq->url);
-#if LIBCURL_VERSION_NUM >= 0x075500
-	SETOPT(r->easy, CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-	SETOPT(r->easy, CURLOPT_PROTOCOLS,
-	    (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
-	SETOPT(r->easy, CURLOPT_NOSIGNAL, 1L);
-	SETOPT(r->easy, CURLOPT_ERRORBUFFER, r->errbuf);
-	SETOPT(r->easy, CURLOPT_USERAGENT, f->useragent);
-	SETOPT(r->easy, CURLOPT_HTTPHEADER, r->headers);
-	SETOPT(r->easy, CURLOPT_WRITEFUNCTION, fetch_write_cb);
-	SETOPT(r->easy, CURLOPT_WRITEDATA, (void *)r);
-	SETOPT(r->easy, CURLOPT_HEADERFUNCTION, fetch_header_cb);
-	SETOPT(r->easy, CURLOPT_HEADERDATA, (void *)r);
-	SETOPT(r->easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)FETCH_BODY_MAX);
+	SETOPT(r->easy, CURLOPT_HTTPHEADER, r->hdrs);
 	SETOPT(r->easy, CURLOPT_TIMEOUT_MS, (long)timeout);
 	SETOPT(r->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)connect);
-	SETOPT(r->easy, CURLOPT_TCP_KEEPALIVE, 1L);
-	SETOPT(r->easy, CURLOPT_PIPEWAIT, 1L);
-	SETOPT(r->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-	SETOPT(r->easy, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-	/* Never anything else, whatever the configuration says. */
-	SETOPT(r->easy, CURLOPT_SSL_VERIFYPEER, 1L);
-	SETOPT(r->easy, CURLOPT_SSL_VERIFYHOST, 2L);
 	if (rq->body != NULL) {
 		SETOPT(r->easy, CURLOPT_POSTFIELDSIZE_LARGE,
 		    (curl_off_t)rq->body_len);
-		SETOPT(r->easy, CURLOPT_COPYPOSTFIELDS, rq->body);
-	} else
-		SETOPT(r->easy, CURLOPT_HTTPGET, 1L);
-	if (rq->use_tls_identity && f->ident != NULL) {
-		id = f->ident;
-		if (id->cert != NULL) {
-			SETOPT(r->easy, CURLOPT_SSLCERT, id->cert);
-			SETOPT(r->easy, CURLOPT_SSLCERTTYPE, "PEM");
-		}
-		if (id->key != NULL) {
-			SETOPT(r->easy, CURLOPT_SSLKEY, id->key);
-			SETOPT(r->easy, CURLOPT_SSLKEYTYPE, "PEM");
-		}
-		if (id->ca != NULL)
-			SETOPT(r->easy, CURLOPT_CAINFO, id->ca);
-	}
-	if (log_getverbose() >= 2) {
-		SETOPT(r->easy, CURLOPT_DEBUGFUNCTION, fetch_debug_cb);
-		SETOPT(r->easy, CURLOPT_VERBOSE, 1L);
+		SETOPT(r->easy, CURLOPT_POSTFIELDS,
+		    fetch_copy_body(r, rq->body, rq->body_len));
 	}
 
 	r->done = done;
+	r->sent = rq->sent;
 	r->arg = arg;
 	r->started = util_mono_ms();
 	if ((mc = curl_multi_add_handle(f->multi, r->easy)) != CURLM_OK) {
@@ -732,17 +868,18 @@ fetch_submit(struct fetch *f, const struct fetch_request *rq,
 	tv.tv_sec = deadline / 1000;
 	tv.tv_usec = (deadline % 1000) * 1000;
 	evtimer_add(&r->deadline, &tv);
+#if LIBCURL_VERSION_NUM < 0x075000
+	if (r->sent != NULL)
+		r->sent(r->arg);	/* no hook: the start is the best guess */
+#endif
 	return 0;
 
 fail:
 	log_warnx("fetch: cannot set %s: %s", optname, curl_easy_strerror(cc));
-	goto drop;
-nomem:
-	log_warnx("fetch: out of memory building headers");
+	r->configured = 0;
 drop:
-	curl_slist_free_all(r->headers);
-	r->headers = NULL;
 	r->done = NULL;
+	r->sent = NULL;
 	r->arg = NULL;
 	TAILQ_INSERT_HEAD(&f->idle, r, entry);
 	return -1;

@@ -37,6 +37,12 @@ struct fetch_request {
 	int64_t		 timeout_ms;
 	int64_t		 connect_timeout_ms;
 	int		 use_tls_identity;	/* send the client certificate */
+	/* Called with done's arg each time the request is about to be sent:
+	 * after connect (and TLS) or reuse, and again if curl re-sends it on
+	 * a reused connection found dead. It runs inside libcurl: note the
+	 * time, never submit, remove or free anything. NULL = not wanted.
+	 * (libcurl < 7.80 has no such hook: then it is called at the start.) */
+	void		(*sent)(void *arg);
 };
 
 struct fetch_result {

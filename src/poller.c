@@ -1,7 +1,8 @@
 /* The scheduler: claims due orders into free request slots under the rate
  * limit, asks Toss through fetch, turns each answer into a ledger update
  * with the policy and writes a loop turn's results in one transaction. Owns
- * the global pause (429, TLS, 401/403) and its single probe. */
+ * the global pause (429, TLS, 401/403) and its single probe; the limit's
+ * arithmetic is ratelimit.c's, fed with when each request is really sent. */
 #include <sys/queue.h>
 #include <sys/random.h>
 
@@ -20,14 +21,13 @@
 #include "metrics.h"
 #include "policy.h"
 #include "poller.h"
+#include "ratelimit.h"
 #include "toss.h"
 #include "util.h"
 
 #define POLLER_TICK_MS		1000	/* the ledger is looked at this often */
 #define POLLER_MIN_WAIT_MS	5	/* never spin on a due order */
 #define POLLER_LEASE_MARGIN_MS	5000
-#define POLLER_RATE_WINDOW_MS	1010	/* one second plus a margin */
-#define POLLER_RATE_RING_MAX	100000	/* above this many/s: no limit */
 #define POLLER_PAUSE_DEFAULT_MS	30000	/* 429 without Retry-After; TLS, auth */
 #define POLLER_PAUSE_MIN_MS	1000
 #define POLLER_PAUSE_MAX_MS	3600000	/* a Retry-After past this is capped */
@@ -50,6 +50,7 @@ struct job {
 	struct job		*hnext;		/* claimed set, by order id */
 	enum job_result		 result;
 	int			 probe;
+	int			 sends;		/* times curl sent the request */
 	int64_t			 now;		/* when it was decided */
 	int64_t			 at;		/* JOB_RESCHEDULE */
 	struct order		 order;		/* as claimed */
@@ -71,18 +72,17 @@ struct poller {
 	struct jobs		 results;
 	size_t			 ninflight;
 	struct job		*claimed[POLLER_HASH_SIZE];
+	struct job		*spare;		/* freed jobs for reuse (hnext) */
+	int			 nspare;
 
 	struct order		*scratch;	/* claim buffer */
 	int			 nscratch;
 
-	/* Rate limit: start times (monotonic ms) of the last rate_cap
-	 * requests, oldest at rate_head. */
-	int64_t			*ring;
-	int			 rate_cap;	/* 0 = ring unused */
-	int			 rate_head;
-	int			 rate_count;
-	int64_t			 rate_interval;	/* rate < 1/s: ms apart */
-	int64_t			 rate_last;
+	/* Rate limit, counted from each start until a second after the
+	 * request was sent. rate_blocked: the limit holds every slot and
+	 * only a send (or an unsent request ending) can say until when. */
+	struct ratelimit	 rl;
+	int			 rate_blocked;
 
 	/* Pause. */
 	enum poller_pause	 pause;
@@ -225,73 +225,6 @@ poller_fmt_ms(int64_t ms, char *buf, size_t size)
 		snprintf(buf, size, "%lldh",
 		    (long long)((ms + 1800000) / 3600000));
 	return buf;
-}
-
-/* Sizes the rate limiter for cfg, keeping the most recent start times. */
-static void
-poller_rate_setup(struct poller *p)
-{
-	double		 r = p->cfg->rate_per_sec;
-	int64_t		*ring = NULL;
-	int		 cap = 0, keep = 0, i;
-
-	p->rate_interval = 0;
-	if (r > 0 && r < 1)
-		p->rate_interval = (int64_t)(1000.0 / r + 0.5);
-	else if (r >= 1 && r < POLLER_RATE_RING_MAX)
-		cap = (int)r;
-	if (cap > 0) {
-		ring = xcalloc((size_t)cap, sizeof(*ring));
-		keep = p->rate_count < cap ? p->rate_count : cap;
-		for (i = 0; i < keep; i++) {
-			ring[i] = p->ring[(p->rate_head + p->rate_count -
-			    keep + i) % p->rate_cap];
-		}
-	}
-	free(p->ring);
-	p->ring = ring;
-	p->rate_cap = cap;
-	p->rate_head = 0;
-	p->rate_count = keep;
-}
-
-/* Request starts allowed now (at most want); *wait_ms says when the next
- * one frees up if none is. */
-static int
-poller_rate_tokens(struct poller *p, int64_t mono, int want, int64_t *wait_ms)
-{
-	int	 avail;
-
-	*wait_ms = POLLER_TICK_MS;
-	if (p->rate_interval > 0) {
-		if (p->rate_last == 0 ||
-		    mono - p->rate_last >= p->rate_interval)
-			return want > 0 ? 1 : 0;
-		*wait_ms = p->rate_last + p->rate_interval - mono;
-		return 0;
-	}
-	if (p->rate_cap == 0)
-		return want;
-	while (p->rate_count > 0 &&
-	    mono - p->ring[p->rate_head] >= POLLER_RATE_WINDOW_MS) {
-		p->rate_head = (p->rate_head + 1) % p->rate_cap;
-		p->rate_count--;
-	}
-	avail = p->rate_cap - p->rate_count;
-	if (avail == 0)
-		*wait_ms = p->ring[p->rate_head] + POLLER_RATE_WINDOW_MS - mono;
-	return avail < want ? avail : want;
-}
-
-static void
-poller_rate_take(struct poller *p, int64_t mono)
-{
-	if (p->rate_interval > 0)
-		p->rate_last = mono;
-	else if (p->rate_cap > 0 && p->rate_count < p->rate_cap) {
-		p->ring[(p->rate_head + p->rate_count) % p->rate_cap] = mono;
-		p->rate_count++;
-	}
 }
 
 static void
@@ -491,6 +424,8 @@ poller_done(const struct fetch_result *res, void *arg)
 	p->ninflight--;
 	if (j->probe)
 		p->probe_inflight = 0;
+	if (j->sends == 0)
+		ratelimit_unsent_end(&p->rl);	/* Toss never saw it */
 	j->now = util_now_ms();
 	p->stats.polls++;
 
@@ -555,28 +490,76 @@ poller_done(const struct fetch_result *res, void *arg)
 	poller_schedule_flush(p);
 }
 
+/* fetch's sent hook, called from inside libcurl: only note the time, and
+ * wake the loop if the limit was waiting on this to name a time. */
+static void
+poller_sent(void *arg)
+{
+	struct job	*j = arg;
+	struct poller	*p = j->p;
+
+	j->sends++;
+	ratelimit_sent(&p->rl, util_mono_ms(), j->sends == 1);
+	if (p->rate_blocked) {
+		p->rate_blocked = 0;
+		event_active(p->tick, EV_TIMEOUT, 0);
+	}
+}
+
+/* A zeroed job; reuses a freed one (a job is a few KiB: allocating one
+ * per poll showed in profiles). */
+static struct job *
+poller_job_new(struct poller *p)
+{
+	struct job	*j;
+
+	if ((j = p->spare) == NULL)
+		return xcalloc(1, sizeof(*j));
+	p->spare = j->hnext;
+	p->nspare--;
+	memset(j, 0, sizeof(*j));
+	return j;
+}
+
 static void
 poller_job_free(struct poller *p, struct job *j)
 {
 	poller_hash_del(p, j);
-	free(j);
+	if (p->nspare >= p->cfg->max_inflight) {
+		free(j);
+		return;
+	}
+	j->hnext = p->spare;
+	p->spare = j;
+	p->nspare++;
 }
 
-/* Writes every queued result in one transaction. */
+/* Writes every queued result in one transaction. With fill, the free
+ * slots are filled before the commit, so that the claims share the
+ * results' transaction (one commit, one fsync, per loop turn). */
 static void
-poller_write_results(struct poller *p)
+poller_write_results(struct poller *p, int fill)
 {
 	struct job	*j;
 	int		 n = 0, failed = 0, events = 0;
 
-	if (TAILQ_EMPTY(&p->results))
+	if (TAILQ_EMPTY(&p->results)) {
+		if (fill)
+			poller_fill(p);
 		return;
+	}
 	if (ledger_begin(p->ledger) == -1) {
 		log_warnx("poller: cannot begin a ledger transaction: %s; the"
 		    " results are dropped and those orders polled again when"
 		    " their leases expire", ledger_errmsg(p->ledger));
 		p->stats.ledger_errors++;
-		goto out;
+		while ((j = TAILQ_FIRST(&p->results)) != NULL) {
+			TAILQ_REMOVE(&p->results, j, entry);
+			poller_job_free(p, j);
+		}
+		if (fill)
+			poller_fill(p);
+		return;
 	}
 	TAILQ_FOREACH(j, &p->results, entry) {
 		if (j->result == JOB_APPLY) {
@@ -603,6 +586,17 @@ poller_write_results(struct poller *p)
 	}
 	if (failed > 0)
 		p->stats.ledger_errors++;
+	/* Written (or failed for good): the jobs are done with. */
+	while ((j = TAILQ_FIRST(&p->results)) != NULL) {
+		TAILQ_REMOVE(&p->results, j, entry);
+		poller_job_free(p, j);
+	}
+	/* Claims made now are rolled back with the results if the commit
+	 * fails; the requests then started are still answered and written
+	 * (their orders only look due again, and the claimed set keeps a
+	 * second request from starting). */
+	if (fill)
+		poller_fill(p);
 	if (ledger_commit(p->ledger) == -1) {
 		p->stats.ledger_errors++;
 		log_warnx("poller: commit of %d results failed: %s; those"
@@ -611,11 +605,6 @@ poller_write_results(struct poller *p)
 		ledger_rollback(p->ledger);
 	} else if (events > 0 && p->events_cb != NULL)
 		p->events_cb(p->events_arg);	/* the sinks and long polls */
-out:
-	while ((j = TAILQ_FIRST(&p->results)) != NULL) {
-		TAILQ_REMOVE(&p->results, j, entry);
-		poller_job_free(p, j);
-	}
 }
 
 static void
@@ -623,8 +612,8 @@ poller_flush_event(evutil_socket_t fd, short kind, void *arg)
 {
 	struct poller	*p = arg;
 
-	poller_write_results(p);
 	if (p->draining) {
+		poller_write_results(p, 0);
 		if (p->ninflight == 0 && !p->drain_called) {
 			p->drain_called = 1;
 			if (p->drain_done != NULL)
@@ -632,7 +621,13 @@ poller_flush_event(evutil_socket_t fd, short kind, void *arg)
 		}
 		return;
 	}
-	poller_fill(p);
+	if (p->once) {
+		/* The once run may finish inside poller_fill: not with a
+		 * transaction open. */
+		poller_write_results(p, 0);
+		poller_fill(p);
+	} else
+		poller_write_results(p, 1);
 }
 
 static void
@@ -653,7 +648,7 @@ poller_start_job(struct poller *p, const struct order *o, int probe)
 	const char		*hdrs[4];
 	int			 rc;
 
-	j = xcalloc(1, sizeof(*j));
+	j = poller_job_new(p);
 	j->p = p;
 	j->order = *o;
 	j->probe = probe;
@@ -679,7 +674,11 @@ poller_start_job(struct poller *p, const struct order *o, int probe)
 		freq.timeout_ms = cfg->timeout_ms;
 		freq.connect_timeout_ms = cfg->connect_timeout_ms;
 		freq.use_tls_identity = 1;
+		freq.sent = poller_sent;
+		ratelimit_start(&p->rl, util_mono_ms());
 		rc = fetch_submit(p->fetch, &freq, poller_done, j);
+		if (rc == -1)
+			ratelimit_unsent_end(&p->rl);
 	}
 	toss_request_free(&treq);
 	if (rc == -1) {
@@ -717,6 +716,7 @@ poller_fill(struct poller *p)
 	}
 	mono = util_mono_ms();
 	now = util_now_ms();
+	p->rate_blocked = 0;
 
 	if (p->pause != PAUSE_NONE && !p->probing) {
 		if (mono < p->pause_end_mono) {
@@ -736,7 +736,7 @@ poller_fill(struct poller *p)
 		poller_arm(p, POLLER_TICK_MS);	/* completions refill sooner */
 		return;
 	}
-	tokens = poller_rate_tokens(p, mono, slots, &rate_wait);
+	tokens = ratelimit_avail(&p->rl, mono, slots, &rate_wait);
 	want = tokens < slots ? tokens : slots;
 
 	n = 0;
@@ -780,7 +780,6 @@ poller_fill(struct poller *p)
 				    p->scratch[i].order_id);
 				continue;
 			}
-			poller_rate_take(p, mono);
 			if (poller_start_job(p, &p->scratch[i], probe) == 0)
 				probe = 0;
 		}
@@ -798,9 +797,17 @@ poller_fill(struct poller *p)
 	}
 	due = r == 1 && at <= due_at;
 	if (due && n == want && want < slots) {
+		/* The limit holds orders back: wake exactly when it frees a
+		 * place, or on the send that lets it name that time. */
 		p->stats.rate_waits++;
 		metrics_rate_wait();
-		poller_arm(p, rate_wait);
+		if (ratelimit_avail(&p->rl, util_mono_ms(), 1, &rate_wait) > 0)
+			poller_arm(p, POLLER_MIN_WAIT_MS);
+		else if (rate_wait < 0) {
+			p->rate_blocked = 1;
+			poller_arm(p, POLLER_TICK_MS);
+		} else
+			poller_arm(p, rate_wait);
 	} else if (due)
 		poller_arm(p, POLLER_TICK_MS);
 	else if (r == 1 && !p->once)
@@ -853,7 +860,7 @@ poller_new(struct event_base *base, struct ledger *ledger, struct fetch *fetch,
 	    (p->flush = event_new(base, -1, 0, poller_flush_event, p)) == NULL)
 		fatalx("poller: cannot create events");
 	poller_seed(p);
-	poller_rate_setup(p);
+	ratelimit_init(&p->rl, cfg->rate_per_sec);
 	fetch_set_max_connections(fetch, cfg->max_inflight);
 	return p;
 }
@@ -866,17 +873,21 @@ poller_free(struct poller *p)
 	if (p == NULL)
 		return;
 	/* Results already decided are still worth writing. */
-	poller_write_results(p);
+	poller_write_results(p, 0);
 	/* Requests still in flight are forgotten: their leases expire and the
 	 * orders are polled again. fetch_free() never calls back for them. */
 	while ((j = TAILQ_FIRST(&p->inflight)) != NULL) {
 		TAILQ_REMOVE(&p->inflight, j, entry);
 		poller_job_free(p, j);
 	}
+	while ((j = p->spare) != NULL) {
+		p->spare = j->hnext;
+		free(j);
+	}
 	event_free(p->tick);
 	event_free(p->flush);
 	free(p->scratch);
-	free(p->ring);
+	ratelimit_free(&p->rl);
 	free(p);
 }
 
@@ -903,7 +914,7 @@ poller_set_config(struct poller *p, const struct config *cfg)
 	int	 n;
 
 	p->cfg = cfg;
-	poller_rate_setup(p);
+	ratelimit_set_rate(&p->rl, cfg->rate_per_sec);
 	fetch_set_max_connections(p->fetch, cfg->max_inflight);
 	/* New credentials may have fixed a TLS or auth pause: probe now. */
 	if ((p->pause == PAUSE_TLS || p->pause == PAUSE_AUTH) && !p->probing) {
