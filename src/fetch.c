@@ -85,7 +85,7 @@ struct fetch_req {
 	int64_t			 started;	/* monotonic ms */
 
 	fetch_done_fn		 done;
-	void			 (*sent)(void *);
+	void			 (*sent)(void *, int64_t);
 	void			*arg;
 };
 TAILQ_HEAD(fetch_reqs, fetch_req);
@@ -281,15 +281,29 @@ fetch_debug_cb(CURL *e, curl_infotype type, char *data, size_t size, void *arg)
 
 #if LIBCURL_VERSION_NUM >= 0x075000
 /* CURLOPT_PREREQFUNCTION: the request is about to go out on a connection
- * (new or reused); called again for each re-send. */
+ * (new or reused); called again for each re-send. On a connection made for
+ * it, also says how long its TLS handshake took. */
 static int
 fetch_prereq_cb(void *arg, char *primary_ip, char *local_ip, int primary_port,
     int local_port)
 {
 	struct fetch_req	*r = arg;
+	curl_off_t		 tcp = 0, tls = 0;
+	long			 fresh = 0;
+	int64_t			 hs = 0;
 
-	if (r->sent != NULL)
-		r->sent(r->arg);
+	if (r->sent == NULL)
+		return CURL_PREREQFUNC_OK;
+	/* Times in us since the transfer began; a reused connection reports
+	 * no new connect and zero times. */
+	if (curl_easy_getinfo(r->easy, CURLINFO_NUM_CONNECTS,
+	    &fresh) == CURLE_OK && fresh > 0 &&
+	    curl_easy_getinfo(r->easy, CURLINFO_CONNECT_TIME_T,
+	    &tcp) == CURLE_OK &&
+	    curl_easy_getinfo(r->easy, CURLINFO_APPCONNECT_TIME_T,
+	    &tls) == CURLE_OK && tls > tcp)
+		hs = (int64_t)((tls - tcp + 999) / 1000);
+	r->sent(r->arg, hs);
 	return CURL_PREREQFUNC_OK;
 }
 #endif
@@ -498,12 +512,15 @@ fetch_finish(struct fetch_req *r, CURLcode cc, enum fetch_error forced,
 		res.error = forced;
 	else
 		res.error = fetch_classify(cc, msg, r->too_big);
-	if (res.error == FETCH_ERESET && cc == CURLE_SEND_ERROR &&
-	    fetch_refused_after_handshake(r)) {
+	/* Which of the send and receive errors curl reports here depends on
+	 * timing, so both count; the poller treats the inference as such. */
+	if (res.error == FETCH_ERESET && (cc == CURLE_SEND_ERROR ||
+	    cc == CURLE_RECV_ERROR) && fetch_refused_after_handshake(r)) {
 		res.error = FETCH_ETLS;
+		res.tls_suspect = 1;
 		snprintf(tmp, sizeof(tmp), "connection closed right after the"
-		    " TLS handshake, before the request was sent (client"
-		    " certificate refused?): %s", msg);
+		    " TLS handshake, before any answer (client certificate"
+		    " refused?): %s", msg);
 		util_strlcpy(msg, tmp, sizeof(msg));
 	}
 	if (res.error != FETCH_OK)
@@ -870,7 +887,7 @@ fetch_submit(struct fetch *f, const struct fetch_request *rq,
 	evtimer_add(&r->deadline, &tv);
 #if LIBCURL_VERSION_NUM < 0x075000
 	if (r->sent != NULL)
-		r->sent(r->arg);	/* no hook: the start is the best guess */
+		r->sent(r->arg, 0);	/* no hook: the start is the best guess */
 #endif
 	return 0;
 

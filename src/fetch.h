@@ -39,10 +39,13 @@ struct fetch_request {
 	int		 use_tls_identity;	/* send the client certificate */
 	/* Called with done's arg each time the request is about to be sent:
 	 * after connect (and TLS) or reuse, and again if curl re-sends it on
-	 * a reused connection found dead. It runs inside libcurl: note the
-	 * time, never submit, remove or free anything. NULL = not wanted.
-	 * (libcurl < 7.80 has no such hook: then it is called at the start.) */
-	void		(*sent)(void *arg);
+	 * a reused connection found dead. handshake_ms is what the TLS
+	 * handshake of a connection made for this send took (0 on a reused
+	 * one): the server may read the request about that much later. It
+	 * runs inside libcurl: note the time, never submit, remove or free
+	 * anything. NULL = not wanted. (libcurl < 7.80 has no such hook: it
+	 * is then called at the start, with 0.) */
+	void		(*sent)(void *arg, int64_t handshake_ms);
 };
 
 struct fetch_result {
@@ -53,6 +56,10 @@ struct fetch_result {
 	int64_t		 retry_after_ms;	/* -1 when absent */
 	int64_t		 elapsed_ms;
 	const char	*message;	/* curl's explanation, "" if none */
+	int		 tls_suspect;	/* FETCH_ETLS inferred from a new
+					 * connection closed before any answer:
+					 * a refused certificate (TLS 1.3), or
+					 * just a reset */
 };
 
 typedef void	(*fetch_done_fn)(const struct fetch_result *, void *arg);

@@ -29,6 +29,7 @@
 #define POLLER_MIN_WAIT_MS	5	/* never spin on a due order */
 #define POLLER_LEASE_MARGIN_MS	5000
 #define POLLER_PAUSE_DEFAULT_MS	30000	/* 429 without Retry-After; TLS, auth */
+#define POLLER_PAUSE_SUSPECT_MS	1000	/* a first suspected TLS refusal */
 #define POLLER_PAUSE_MIN_MS	1000
 #define POLLER_PAUSE_MAX_MS	3600000	/* a Retry-After past this is capped */
 #define POLLER_HASH_SIZE	8192	/* power of two */
@@ -270,6 +271,7 @@ poller_pause(struct poller *p, enum poller_pause cause, int64_t ms,
 	int64_t		 mono = util_mono_ms(), now = util_now_ms();
 	char		 d[32];
 	int		 was = p->pause;
+	int64_t		 was_ms = p->pause_ms;
 
 	if (was != PAUSE_NONE && !p->probing) {
 		if (mono + ms > p->pause_end_mono) {
@@ -288,7 +290,7 @@ poller_pause(struct poller *p, enum poller_pause cause, int64_t ms,
 		    poller_fmt_ms(ms, d, sizeof(d)));
 		return;
 	}
-	if (was == PAUSE_NONE || (int)cause != was) {
+	if (was == PAUSE_NONE || (int)cause != was || ms > was_ms) {
 		if (flags & PAUSE_F_TIMED)
 			log_notice("poller: paused: %s", msg);
 		else
@@ -440,6 +442,13 @@ poller_done(const struct fetch_result *res, void *arg)
 
 	cause = poller_pause_cause(res, &j->answer, &ms, msg, sizeof(msg),
 	    &flags);
+	/* A new connection closed before any answer is how a refused client
+	 * certificate looks under TLS 1.3, but a plain reset looks the same:
+	 * pause briefly and let the probe decide: only the probe's own
+	 * failure pauses for the full time (requests that were already in
+	 * flight when the pause began must not stretch it). */
+	if (cause == PAUSE_TLS && res->tls_suspect && !j->probe)
+		ms = POLLER_PAUSE_SUSPECT_MS;
 	if (cause == PAUSE_NONE && j->probe && p->probing &&
 	    res->error != FETCH_OK && res->error != FETCH_ETOOBIG) {
 		/* The probe never reached Toss, so nothing says the cause is
@@ -491,15 +500,17 @@ poller_done(const struct fetch_result *res, void *arg)
 }
 
 /* fetch's sent hook, called from inside libcurl: only note the time, and
- * wake the loop if the limit was waiting on this to name a time. */
+ * wake the loop if the limit was waiting on this to name a time. A send
+ * right after a new handshake is counted as late as the handshake took:
+ * the server has its side of it to finish before it reads the request. */
 static void
-poller_sent(void *arg)
+poller_sent(void *arg, int64_t handshake_ms)
 {
 	struct job	*j = arg;
 	struct poller	*p = j->p;
 
 	j->sends++;
-	ratelimit_sent(&p->rl, util_mono_ms(), j->sends == 1);
+	ratelimit_sent(&p->rl, util_mono_ms(), j->sends == 1, handshake_ms);
 	if (p->rate_blocked) {
 		p->rate_blocked = 0;
 		event_active(p->tick, EV_TIMEOUT, 0);
