@@ -391,16 +391,22 @@ poller_log_answer(struct poller *p, const struct job *j, int notes)
 	const struct order	*o = &j->order;
 	const char		*from = ledger_state_name(o->state);
 	const char		*to = ledger_state_name(j->upd.new_state);
+	/* Warn when the answer is news; the same answer on a later poll
+	 * (a held order is re-polled slowly) is only an info line. */
+	int			 news = strcmp(o->toss_status,
+				    j->answer.status) != 0;
+	void			 (*say)(const char *, ...) =
+				    news ? log_notice : log_info;
 
 	if (notes & POLICY_NOTE_UNKNOWN) {
 		p->stats.unknown_statuses++;
 		metrics_unknown_status(j->answer.status);
-		log_notice("order %s: unknown status \"%s\" from Toss: order"
+		say("order %s: unknown status \"%s\" from Toss: order"
 		    " held; map it in [status] and reload", o->order_id,
 		    j->answer.status);
 	}
 	if (notes & POLICY_NOTE_ANOMALY)
-		log_notice("order %s: anomaly: %s order answered \"%s\"; it"
+		say("order %s: anomaly: %s order answered \"%s\"; it"
 		    " stays %s, a human should look", o->order_id, from,
 		    j->answer.status, to);
 	if (j->upd.new_state != o->state)

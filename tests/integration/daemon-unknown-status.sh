@@ -32,6 +32,9 @@ assert_eq grant "$(event_types us-paid)" "us-paid granted"
 assert_eq '{"key":"us-new:held","type":"held","orderId":"us-new","userKey":"3001","sku":"ait.0000010000.af647449.3bd55cfd00.0000000999","ref":null,"tossStatus":"PAYMENT_PENDING_REVIEW","reason":"검토 중이에요.","statusDeterminedAt":"2025-09-25T16:30:26+09:00"}' \
     "$(events_json | jq -c 'select(.type == "held") | del(.id, .at)')" "held payload"
 assert_log 'warning: order us-new: unknown status "PAYMENT_PENDING_REVIEW" from Toss'
+assert_eq 1 "$(log_count 'warning: order us-new: unknown status')" \
+    "one warning however often the held order is polled"
+assert_log 'info: order us-new: unknown status "PAYMENT_PENDING_REVIEW" from Toss'
 assert_no_log 'unknown status "PURCHASED"'
 
 step "SIGHUP re-evaluates held orders at once (still unmapped: held again)"
