@@ -22,14 +22,14 @@
 #include "util.h"
 
 #define FETCH_BUF_INITIAL	4096
-#define FETCH_BUF_KEEP		16384	/* a handle keeps a buffer this small */
+#define FETCH_BUF_KEEP		16384	/* a handle keeps buffers this small */
 #define FETCH_DEADLINE_SLACK	2000	/* our deadline trails curl's by this */
 #define FETCH_DEFAULT_TIMEOUT	30000	/* when a request names none */
 #define FETCH_DEFAULT_MAXCONN	64
 
 /* What a handle's standing options were set for (fetch_req.profile). */
 #define FETCH_P_BODY		0x1	/* POST with a body, not GET */
-#define FETCH_P_TLS		0x2	/* the client identity of ident_gen */
+#define FETCH_P_TLS		0x2	/* client identity of ident_gen */
 #define FETCH_P_SENT		0x4	/* a sent hook */
 #define FETCH_P_VERBOSE		0x8	/* curl's own debug lines */
 
@@ -887,7 +887,7 @@ fetch_submit(struct fetch *f, const struct fetch_request *rq,
 	evtimer_add(&r->deadline, &tv);
 #if LIBCURL_VERSION_NUM < 0x075000
 	if (r->sent != NULL)
-		r->sent(r->arg, 0);	/* no hook: the start is the best guess */
+		r->sent(r->arg, 0);	/* no hook: the start will do */
 #endif
 	return 0;
 

@@ -1,6 +1,7 @@
 /* The sliding-window request limit of ratelimit.h: a ring of recent send
- * times plus a count of requests started but not yet sent. Pure: no clock,
- * no I/O; times are monotonic milliseconds from the caller. */
+ * times (pushed back by how late the server may read them), kept sorted,
+ * plus a count of requests started but not yet sent. Pure: no clock, no
+ * I/O; times are monotonic milliseconds from the caller. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +33,7 @@ ratelimit_expire(struct ratelimit *rl, int64_t now)
 		rl->head = 0;
 }
 
-/* The i-th oldest send still counted. */
+/* The i-th earliest send still counted. */
 static int64_t
 ratelimit_nth(const struct ratelimit *rl, size_t i)
 {
@@ -56,7 +57,10 @@ ratelimit_push(struct ratelimit *rl, int64_t t)
 		rl->size = size;
 		rl->head = 0;
 	}
-	rl->sends[(rl->head + rl->count) % rl->size] = t;
+	/* Times come in order except when pushed back: insert in place. */
+	for (i = rl->count; i > 0 && ratelimit_nth(rl, i - 1) > t; i--)
+		rl->sends[(rl->head + i) % rl->size] = ratelimit_nth(rl, i - 1);
+	rl->sends[(rl->head + i) % rl->size] = t;
 	rl->count++;
 }
 
@@ -132,13 +136,17 @@ ratelimit_start(struct ratelimit *rl, int64_t now)
 }
 
 void
-ratelimit_sent(struct ratelimit *rl, int64_t now, int first)
+ratelimit_sent(struct ratelimit *rl, int64_t now, int first, int64_t late_ms)
 {
 	now = ratelimit_clock(rl, now);
 	if (first && rl->unsent > 0)
 		rl->unsent--;
+	if (late_ms < 0)
+		late_ms = 0;
+	if (late_ms > RATELIMIT_LATE_MAX_MS)
+		late_ms = RATELIMIT_LATE_MAX_MS;
 	ratelimit_expire(rl, now);
-	ratelimit_push(rl, now);
+	ratelimit_push(rl, now + late_ms);
 }
 
 void

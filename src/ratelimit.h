@@ -8,10 +8,13 @@
 #include <stdint.h>
 
 /* How long past one second a send stays counted: covers the spread of the
- * delay from our send to the server's clock. */
-#define RATELIMIT_MARGIN_MS	10
+ * delay from our send to the server's clock (a busy server reads some
+ * requests later than others). Costs 2.5% of the budget. */
+#define RATELIMIT_MARGIN_MS	25
 /* Rates at or above this many per second are not limited at all. */
 #define RATELIMIT_MAX_PER_SEC	100000.0
+/* The most a send is pushed back for being late (ratelimit_sent). */
+#define RATELIMIT_LATE_MAX_MS	10000
 
 /*
  * A request counts against the limit from its start until window_ms after it
@@ -22,12 +25,18 @@
  * more than cap first sends: of the requests sent in such a window, the one
  * started last saw every other one counted when it started. A request that
  * ends without ever being sent frees its place.
+ *
+ * That holds at the server as long as each request reaches it within the
+ * margin of the same delay. One sent right after a new connection's TLS
+ * handshake may be read later: the server still has its side of the
+ * handshake to finish. Such a send is counted as if made late_ms later
+ * (the caller passes what the handshake took).
  */
 struct ratelimit {
 	int		 cap;		/* per window; 0 = no limit */
-	int64_t		 window_ms;	/* 1000 (1000/r for r < 1) + margin */
+	int64_t		 window_ms;	/* 1 s (1/r s) + margin */
 	int		 unsent;	/* started, not sent, not ended */
-	int64_t		*sends;		/* ring of send times, oldest first */
+	int64_t		*sends;		/* ring: sends + late */
 	size_t		 size;		/* ring capacity */
 	size_t		 head;
 	size_t		 count;
@@ -48,8 +57,11 @@ int	 ratelimit_avail(struct ratelimit *, int64_t now, int want,
 	    int64_t *wait_ms);
 /* One request started at now (it must have been allowed). */
 void	 ratelimit_start(struct ratelimit *, int64_t now);
-/* A started request was sent at now; first is 0 for a re-send. */
-void	 ratelimit_sent(struct ratelimit *, int64_t now, int first);
+/* A started request was sent at now; first is 0 for a re-send. The server
+ * may read it up to late_ms later than a send on a warm connection (0 for
+ * one; at most RATELIMIT_LATE_MAX_MS is taken). */
+void	 ratelimit_sent(struct ratelimit *, int64_t now, int first,
+	    int64_t late_ms);
 /* A started request ended without ever having been sent. */
 void	 ratelimit_unsent_end(struct ratelimit *);
 

@@ -1,5 +1,7 @@
 /* Unit tests for ratelimit.c: the window property (no window_ms at the
- * sender ever holds more than cap first sends) on adversarial sequences of
+ * sender ever holds more than cap first sends, and no second at a server
+ * that reads each request within the margin, or within margin + late_ms
+ * after a new connection, holds more than cap) on adversarial sequences of
  * slow connects, requests that never get sent, bursts and rate changes;
  * budget use when sends are immediate; exact waits; rates below 1/s. */
 #include <setjmp.h>
@@ -22,7 +24,7 @@
 struct simreq {
 	int64_t		 at;		/* when it is sent or ends */
 	int		 unsent;	/* ends without being sent */
-	int		 resend;	/* is sent a second time, 1 ms later */
+	int		 resend;	/* sent again 1 ms later */
 	int		 done;
 };
 
@@ -31,10 +33,12 @@ struct sim {
 	struct simreq	*reqs;
 	size_t		 nreqs;
 	size_t		 cap;
-	int64_t		*sends;		/* first sends, in time order */
+	int64_t		*sends;		/* first sends */
 	size_t		 nsends;
 	size_t		 sendcap;
+	int64_t		*arrivals;	/* when the server read them */
 	size_t		 resends;
+	int		 pct_fresh;	/* sends after a new handshake */
 	uint64_t	 rng;
 };
 
@@ -45,30 +49,6 @@ sim_rand(struct sim *s)
 	s->rng ^= s->rng >> 7;
 	s->rng ^= s->rng << 17;
 	return s->rng;
-}
-
-static void
-sim_record(struct sim *s, int64_t t)
-{
-	if (s->nsends == s->sendcap) {
-		s->sendcap = s->sendcap == 0 ? 1024 : s->sendcap * 2;
-		s->sends = xrealloc(s->sends, s->sendcap * sizeof(*s->sends));
-	}
-	s->sends[s->nsends++] = t;
-}
-
-static void
-sim_add(struct sim *s, int64_t at, int unsent, int resend)
-{
-	if (s->nreqs == s->cap) {
-		s->cap = s->cap == 0 ? 1024 : s->cap * 2;
-		s->reqs = xrealloc(s->reqs, s->cap * sizeof(*s->reqs));
-	}
-	s->reqs[s->nreqs].at = at;
-	s->reqs[s->nreqs].unsent = unsent;
-	s->reqs[s->nreqs].resend = resend;
-	s->reqs[s->nreqs].done = 0;
-	s->nreqs++;
 }
 
 /* The most first sends in any half-open window of width ms. */
@@ -86,11 +66,64 @@ max_in_window(const int64_t *t, size_t n, int64_t width)
 	return best;
 }
 
+/* A first send at t: tells the limiter, and notes when the server reads
+ * it: within the margin, or within margin + late after a handshake of late
+ * ms (pct_fresh of the sends), whichever the draw says. */
+static void
+sim_first_send(struct sim *s, int64_t t)
+{
+	int64_t	 late = 0;
+
+	if ((int)(sim_rand(s) % 100) < s->pct_fresh)
+		late = (int64_t)(sim_rand(s) % 400);
+	ratelimit_sent(&s->rl, t, 1, late);
+	if (s->nsends == s->sendcap) {
+		s->sendcap = s->sendcap == 0 ? 1024 : s->sendcap * 2;
+		s->sends = xrealloc(s->sends, s->sendcap * sizeof(*s->sends));
+		s->arrivals = xrealloc(s->arrivals,
+		    s->sendcap * sizeof(*s->arrivals));
+	}
+	s->sends[s->nsends] = t;
+	s->arrivals[s->nsends] = t +
+	    (int64_t)(sim_rand(s) % (uint64_t)(RATELIMIT_MARGIN_MS + late + 1));
+	s->nsends++;
+}
+
+static int
+cmp_int64(const void *a, const void *b)
+{
+	int64_t	 x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The most requests the server read in any one second. */
+static size_t
+max_at_server(struct sim *s)
+{
+	qsort(s->arrivals, s->nsends, sizeof(*s->arrivals), cmp_int64);
+	return max_in_window(s->arrivals, s->nsends, 1000);
+}
+
+static void
+sim_add(struct sim *s, int64_t at, int unsent, int resend)
+{
+	if (s->nreqs == s->cap) {
+		s->cap = s->cap == 0 ? 1024 : s->cap * 2;
+		s->reqs = xrealloc(s->reqs, s->cap * sizeof(*s->reqs));
+	}
+	s->reqs[s->nreqs].at = at;
+	s->reqs[s->nreqs].unsent = unsent;
+	s->reqs[s->nreqs].resend = resend;
+	s->reqs[s->nreqs].done = 0;
+	s->nreqs++;
+}
+
 enum delay_kind {
 	DELAY_RANDOM,		/* anything from 0 to 2.5 s */
 	DELAY_COLD_WARM,	/* first 3 s: slow connects, then instant */
 	DELAY_ZERO,		/* always sent at once */
-	DELAY_BIMODAL		/* 0 or 990-1009 ms: the old limiter's worst */
+	DELAY_BIMODAL		/* 0 or 990-1009 ms: the old one's worst */
 };
 
 static int64_t
@@ -137,17 +170,15 @@ sim_run(struct sim *s, double rate, int64_t ms, enum delay_kind kind,
 				ratelimit_unsent_end(&s->rl);
 				r->done = 1;
 			} else if (r->resend == 1) {
-				ratelimit_sent(&s->rl, t, 1);
-				sim_record(s, t);
+				sim_first_send(s, t);
 				r->resend = 2;
 				r->at = t + 1;
 			} else if (r->resend == 2) {
-				ratelimit_sent(&s->rl, t, 0);
+				ratelimit_sent(&s->rl, t, 0, 0);
 				s->resends++;
 				r->done = 1;
 			} else {
-				ratelimit_sent(&s->rl, t, 1);
-				sim_record(s, t);
+				sim_first_send(s, t);
 				r->done = 1;
 			}
 		}
@@ -182,11 +213,14 @@ sim_free(struct sim *s)
 	ratelimit_free(&s->rl);
 	free(s->reqs);
 	free(s->sends);
+	free(s->arrivals);
 }
 
-/* The window property for one rate and delay pattern over several seeds. */
+/* The window property for one rate and delay pattern over several seeds;
+ * pct_fresh of the sends follow a new handshake. */
 static void
-check_window(double rate, int cap, enum delay_kind kind, int pct_unsent)
+check_window(double rate, int cap, enum delay_kind kind, int pct_unsent,
+    int pct_fresh)
 {
 	struct sim	 s;
 	uint64_t	 seed;
@@ -195,6 +229,7 @@ check_window(double rate, int cap, enum delay_kind kind, int pct_unsent)
 	for (seed = 1; seed <= 6; seed++) {
 		memset(&s, 0, sizeof(s));
 		s.rng = seed * 0x9e3779b97f4a7c15ULL;
+		s.pct_fresh = pct_fresh;
 		n = sim_run(&s, rate, 20000, kind, pct_unsent, 0, 0, 0);
 		assert_true(n > 0);
 		worst = max_in_window(s.sends, s.nsends, W);
@@ -205,6 +240,11 @@ check_window(double rate, int cap, enum delay_kind kind, int pct_unsent)
 		/* The server's second is shorter than the window. */
 		assert_true(max_in_window(s.sends, s.nsends, 1000) <=
 		    (size_t)cap);
+		worst = max_at_server(&s);
+		if (worst > (size_t)cap)
+			fail_msg("rate %g, pattern %d, seed %llu: the server"
+			    " read %zu in one second, cap %d", rate, (int)kind,
+			    (unsigned long long)seed, worst, cap);
 		sim_free(&s);
 	}
 }
@@ -212,26 +252,68 @@ check_window(double rate, int cap, enum delay_kind kind, int pct_unsent)
 static void
 test_window_random_delays(void **state)
 {
-	check_window(50, 50, DELAY_RANDOM, 0);
-	check_window(50, 50, DELAY_RANDOM, 30);
-	check_window(7.9, 7, DELAY_RANDOM, 10);
-	check_window(1, 1, DELAY_RANDOM, 10);
+	check_window(50, 50, DELAY_RANDOM, 0, 0);
+	check_window(50, 50, DELAY_RANDOM, 30, 0);
+	check_window(7.9, 7, DELAY_RANDOM, 10, 0);
+	check_window(1, 1, DELAY_RANDOM, 10, 0);
 }
 
 static void
 test_window_cold_then_warm(void **state)
 {
-	check_window(50, 50, DELAY_COLD_WARM, 0);
-	check_window(50, 50, DELAY_COLD_WARM, 20);
-	check_window(3, 3, DELAY_COLD_WARM, 0);
+	check_window(50, 50, DELAY_COLD_WARM, 0, 0);
+	check_window(50, 50, DELAY_COLD_WARM, 20, 0);
+	check_window(3, 3, DELAY_COLD_WARM, 0, 0);
 }
 
 static void
 test_window_bimodal(void **state)
 {
-	check_window(50, 50, DELAY_BIMODAL, 0);
-	check_window(50, 50, DELAY_BIMODAL, 50);
-	check_window(2, 2, DELAY_BIMODAL, 5);
+	check_window(50, 50, DELAY_BIMODAL, 0, 0);
+	check_window(50, 50, DELAY_BIMODAL, 50, 0);
+	check_window(2, 2, DELAY_BIMODAL, 5, 0);
+}
+
+/* Sends right after a handshake, read late by the server. */
+static void
+test_window_late_reads(void **state)
+{
+	check_window(50, 50, DELAY_COLD_WARM, 0, 100);
+	check_window(50, 50, DELAY_RANDOM, 10, 30);
+	check_window(50, 50, DELAY_BIMODAL, 0, 50);
+	check_window(5, 5, DELAY_RANDOM, 10, 50);
+}
+
+/* A late send holds its place longer, and the ring stays in order. */
+static void
+test_late_send(void **state)
+{
+	struct ratelimit	 rl;
+	int64_t			 wait;
+
+	ratelimit_init(&rl, 2);
+	ratelimit_start(&rl, 0);
+	ratelimit_start(&rl, 0);
+	ratelimit_sent(&rl, 10, 1, 300);	/* counted as at 310 */
+	ratelimit_sent(&rl, 20, 1, 0);
+	assert_int_equal(ratelimit_avail(&rl, 30, 1, &wait), 0);
+	assert_int_equal(wait, 20 + W - 30);
+	assert_int_equal(ratelimit_avail(&rl, 20 + W, 2, &wait), 1);
+	ratelimit_start(&rl, 20 + W);
+	assert_int_equal(ratelimit_avail(&rl, 20 + W, 2, &wait), 0);
+	assert_int_equal(wait, 310 + W - (20 + W));
+	assert_int_equal(ratelimit_avail(&rl, 310 + W - 1, 2, &wait), 0);
+	assert_int_equal(ratelimit_avail(&rl, 310 + W, 2, &wait), 1);
+	/* Capped, and never early. */
+	ratelimit_sent(&rl, 310 + W, 1, INT64_MAX);
+	ratelimit_sent(&rl, 310 + W, 0, -5);
+	assert_int_equal(ratelimit_used(&rl, 310 + 2 * W - 1), 2);
+	assert_int_equal(ratelimit_used(&rl, 310 + 2 * W), 1);
+	assert_int_equal(ratelimit_used(&rl, 310 + W + RATELIMIT_LATE_MAX_MS +
+	    W - 1), 1);
+	assert_int_equal(ratelimit_used(&rl, 310 + W + RATELIMIT_LATE_MAX_MS +
+	    W), 0);
+	ratelimit_free(&rl);
 }
 
 /* The failure the limiter exists for: a batch whose connects take 900 ms
@@ -251,7 +333,7 @@ test_slow_connects_hold_the_next_batch(void **state)
 	assert_int_equal(ratelimit_avail(&rl, 800, 50, &wait), 0);
 	assert_int_equal(wait, -1);
 	for (i = 0; i < 50; i++)
-		ratelimit_sent(&rl, 900, 1);
+		ratelimit_sent(&rl, 900, 1, 0);
 	assert_int_equal(ratelimit_avail(&rl, 1010, 50, &wait), 0);
 	assert_int_equal(wait, 900 + W - 1010);
 	assert_int_equal(ratelimit_avail(&rl, 900 + W - 1, 50, &wait), 0);
@@ -271,7 +353,7 @@ test_exact_waits(void **state)
 	for (i = 0; i < 3; i++) {
 		assert_int_equal(ratelimit_avail(&rl, 100 * i, 1, &wait), 1);
 		ratelimit_start(&rl, 100 * i);
-		ratelimit_sent(&rl, 100 * i + 5, 1);
+		ratelimit_sent(&rl, 100 * i + 5, 1, 0);
 	}
 	assert_int_equal(ratelimit_used(&rl, 300), 3);
 	assert_int_equal(ratelimit_avail(&rl, 300, 3, &wait), 0);
@@ -284,7 +366,7 @@ test_exact_waits(void **state)
 	ratelimit_init(&rl, 3);
 	ratelimit_start(&rl, 0);
 	ratelimit_start(&rl, 0);
-	ratelimit_sent(&rl, 10, 1);
+	ratelimit_sent(&rl, 10, 1, 0);
 	assert_int_equal(ratelimit_avail(&rl, 20, 5, &wait), 1);
 	ratelimit_start(&rl, 20);
 	assert_int_equal(ratelimit_avail(&rl, 20, 5, &wait), 0);
@@ -307,9 +389,9 @@ test_resend_counts(void **state)
 	ratelimit_init(&rl, 2);
 	ratelimit_start(&rl, 0);
 	ratelimit_start(&rl, 0);
-	ratelimit_sent(&rl, 0, 1);
-	ratelimit_sent(&rl, 1, 1);
-	ratelimit_sent(&rl, 5, 0);
+	ratelimit_sent(&rl, 0, 1, 0);
+	ratelimit_sent(&rl, 1, 1, 0);
+	ratelimit_sent(&rl, 5, 0, 0);
 	assert_int_equal(ratelimit_used(&rl, 5), 3);
 	assert_int_equal(ratelimit_avail(&rl, 6, 1, &wait), 0);
 	/* Two of the three sends must leave the window. */
@@ -336,7 +418,7 @@ test_window_with_resends(void **state)
 }
 
 /* Sends at once, a caller that starts whenever allowed: >= 95% of the
- * budget (the margin costs 1%). */
+ * budget (the margin costs 2.5%). */
 static void
 test_budget_use(void **state)
 {
@@ -359,7 +441,7 @@ test_budget_use(void **state)
 			ratelimit_start(&rl, t);
 		t++;		/* they take 1 ms to be sent */
 		for (i = 0; i < n; i++)
-			ratelimit_sent(&rl, t, 1);
+			ratelimit_sent(&rl, t, 1, 0);
 		sent += (size_t)n;
 	}
 	if (sent < (size_t)(0.95 * 50 * end / 1000))
@@ -398,10 +480,11 @@ test_slow_rate(void **state)
 	assert_int_equal(rl.window_ms, 2000 + RATELIMIT_MARGIN_MS);
 	assert_int_equal(ratelimit_avail(&rl, 0, 10, &wait), 1);
 	ratelimit_start(&rl, 0);
-	ratelimit_sent(&rl, 3, 1);
+	ratelimit_sent(&rl, 3, 1, 0);
 	assert_int_equal(ratelimit_avail(&rl, 1000, 10, &wait), 0);
 	assert_int_equal(wait, 3 + 2000 + RATELIMIT_MARGIN_MS - 1000);
-	assert_int_equal(ratelimit_avail(&rl, 2013, 10, &wait), 1);
+	assert_int_equal(ratelimit_avail(&rl, 3 + 2000 + RATELIMIT_MARGIN_MS,
+	    10, &wait), 1);
 	ratelimit_free(&rl);
 
 	memset(&s, 0, sizeof(s));
@@ -422,7 +505,7 @@ test_no_limit(void **state)
 	ratelimit_init(&rl, 0);
 	for (i = 0; i < 1000; i++) {
 		ratelimit_start(&rl, 0);
-		ratelimit_sent(&rl, 0, 1);
+		ratelimit_sent(&rl, 0, 1, 0);
 	}
 	assert_int_equal(ratelimit_avail(&rl, 0, 256, &wait), 256);
 	assert_int_equal(wait, 0);
@@ -449,7 +532,7 @@ test_rate_change(void **state)
 	ratelimit_init(&rl, 50);
 	for (i = 0; i < 50; i++) {
 		ratelimit_start(&rl, i);
-		ratelimit_sent(&rl, i, 1);
+		ratelimit_sent(&rl, i, 1, 0);
 	}
 	ratelimit_set_rate(&rl, 10);
 	assert_int_equal(ratelimit_avail(&rl, 50, 5, &wait), 0);
@@ -480,7 +563,7 @@ test_clock_never_goes_back(void **state)
 
 	ratelimit_init(&rl, 1);
 	ratelimit_start(&rl, 5000);
-	ratelimit_sent(&rl, 4000, 1);
+	ratelimit_sent(&rl, 4000, 1, 0);
 	assert_int_equal(ratelimit_avail(&rl, 5000 + W - 1, 1, &wait), 0);
 	assert_int_equal(wait, 1);
 	assert_int_equal(ratelimit_avail(&rl, 5000 + W, 1, &wait), 1);
@@ -494,6 +577,8 @@ main(void)
 		cmocka_unit_test(test_window_random_delays),
 		cmocka_unit_test(test_window_cold_then_warm),
 		cmocka_unit_test(test_window_bimodal),
+		cmocka_unit_test(test_window_late_reads),
+		cmocka_unit_test(test_late_send),
 		cmocka_unit_test(test_slow_connects_hold_the_next_batch),
 		cmocka_unit_test(test_exact_waits),
 		cmocka_unit_test(test_resend_counts),
