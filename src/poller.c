@@ -278,6 +278,15 @@ poller_pause(struct poller *p, enum poller_pause cause, int64_t ms,
 			p->pause_end_mono = mono + ms;
 			p->pause_until = now + ms;
 		}
+		/* A short pause on a suspicion that a clear answer makes the
+		 * full one: say so, the operator read the short one. */
+		if (ms > p->pause_ms && !(flags & PAUSE_F_QUIET)) {
+			p->pause_ms = ms;
+			p->pause = cause;
+			log_notice("poller: paused for %s: %s",
+			    poller_fmt_ms(ms, d, sizeof(d)), msg);
+			util_strlcpy(p->pause_msg, msg, sizeof(p->pause_msg));
+		}
 		return;
 	}
 	p->pause = cause;
