@@ -1,0 +1,82 @@
+#!/bin/sh
+# Disk faults: the JSONL event file on a full filesystem (a 1 MB tmpfs the
+# test mounts, with one page left, so a batch of events is cut mid-write;
+# skipped where mounting is not allowed). The ledger is elsewhere, so orders
+# keep settling and their events are committed; the sink must say why it
+# cannot write, make /healthz report it, keep retrying, never leave a torn
+# line, and once space is back deliver every event: the file then holds
+# each event's payload (duplicates only as identical lines) after the lines
+# it held before.
+. "$top_srcdir/tests/integration/crash-lib.sh"
+. "$top_srcdir/tests/integration/fault-lib.sh"
+
+MNT=$T/mnt
+mkdir "$MNT"
+mount -t tmpfs -o size=1m,mode=0700 tmpfs "$MNT" 2>"$T/mount.err" ||
+    skip "cannot mount a tmpfs ($(cat "$T/mount.err")); needs root or CAP_SYS_ADMIN"
+at_exit 'umount -l "$MNT" 2>/dev/null'
+JSONL=$MNT/events.jsonl
+
+start_sim "$SCENARIOS/fault-disk.json"
+CFG_REFUND_CHECK_MIN=200ms
+CFG_REFUND_CHECK_MAX=1s
+write_daemon_config "[events]" "jsonl = $JSONL"
+use_control_sock
+
+expect_kind()
+{
+	case $1 in
+	d-early-*|d-paid-*)	echo "granted grant" ;;
+	d-refund-*)		echo "refunded grant refund" ;;
+	*)			echo "? ?" ;;
+	esac
+}
+
+step "the early events reach the file before it fills"
+for k in d-early-:5 d-paid-:20 d-refund-:5; do
+	i=1
+	while [ $i -le "${k#*:}" ]; do
+		printf '{"orderId":"%s%02d","userKey":"%d"}\n' "${k%:*}" $i $((8100 + i))
+		i=$((i + 1))
+	done
+done >"$T/orders.jsonl"
+import_orders <"$T/orders.jsonl"
+write_expected
+start_daemon
+wait_until 10 "the early grants are in the JSONL file" eval \
+    '[ "$(event_count grant)" -ge 10 ] && sinks_caught_up'
+cp "$JSONL" "$T/jsonl.before"
+
+step "fill the filesystem, leaving one page"
+dd if=/dev/zero of="$MNT/spacer" bs=4096 count=1 2>/dev/null
+dd if=/dev/zero of="$MNT/filler" bs=4096 2>/dev/null || true
+rm -f "$MNT/spacer"
+
+step "the orders settle; the sink cannot write them and says so"
+wait_settled 15
+wait_until 10 "the sink reports the full disk" \
+    grep -q "events jsonl $JSONL: .*No space left on device" "$DAEMON_LOG"
+assert_eq "503 {\"status\":\"unhealthy\",\"reason\":\"jsonl sink failing: $JSONL\"}" \
+    "$(healthz)" "/healthz while the sink fails"
+sleep 2
+daemon_alive || fail "the daemon died on a full disk"
+# A batch cut short by the full disk is taken back at once: the file holds
+# whole lines only, even while the sink fails.
+assert_eq "" "$(tail -c 1 "$JSONL" | tr -d '\n')" "the JSONL file ends with a whole line while the disk is full"
+assert_eq "" "$(jq -R -c 'fromjson? // "torn" | select(type != "object" or .key == null)' "$JSONL")" \
+    "lines of the JSONL file while the disk is full"
+assert_ge 1 "$(ctl stats --json | jq '.sinks.jsonl.lag')" "events waiting for the sink"
+
+step "space comes back: every event delivered, no torn line"
+rm -f "$MNT/filler"
+wait_until 40 "the JSONL file catches up" sinks_caught_up
+assert_eq '200 {"status":"ok"}' "$(healthz)" "/healthz once the sink writes again"
+stop_daemon_ok
+assert_outcome
+assert_ledger_sound
+assert_jsonl_holds "$JSONL"
+assert_eq "$(cat "$T/jsonl.before")" \
+    "$(head -c "$(wc -c <"$T/jsonl.before")" "$JSONL")" \
+    "the JSONL file's first lines are kept"
+assert_log "events jsonl $JSONL: writing again after [0-9]+ failed"
+pass
