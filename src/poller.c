@@ -93,8 +93,6 @@ struct poller {
 	int			 probing;		/* pause over: probe */
 	int			 probe_inflight;
 	char			 pause_msg[POLLER_MSG_MAX];
-	char			 suspect_id[ORDER_ID_MAX + 1]; /* last suspected
-						 * TLS refusal's order */
 
 	int			 started;
 	int			 draining;
@@ -437,7 +435,7 @@ poller_done(const struct fetch_result *res, void *arg)
 	char			 msg[POLLER_MSG_MAX], uk[LOG_USERKEY_MAX];
 	char			 d[32];
 	int64_t			 ms;
-	int			 notes, flags, suspect;
+	int			 notes, flags;
 
 	TAILQ_REMOVE(&p->inflight, j, entry);
 	p->ninflight--;
@@ -464,16 +462,8 @@ poller_done(const struct fetch_result *res, void *arg)
 	 * pause briefly and let the probe decide: only the probe's own
 	 * failure pauses for the full time (requests that were already in
 	 * flight when the pause began must not stretch it). */
-	suspect = cause == PAUSE_TLS && res->tls_suspect &&
-	    (!j->probe || strcmp(j->order.order_id, p->suspect_id) == 0);
-	if (suspect) {
-		/* Not the probe's verdict on another order: a short pause,
-		 * and this order backs off, so one order whose connections
-		 * keep being reset cannot stall the others. */
+	if (cause == PAUSE_TLS && res->tls_suspect && !j->probe)
 		ms = POLLER_PAUSE_SUSPECT_MS;
-		util_strlcpy(p->suspect_id, j->order.order_id,
-		    sizeof(p->suspect_id));
-	}
 	if (cause == PAUSE_NONE && j->probe && p->probing &&
 	    res->error != FETCH_OK && res->error != FETCH_ETOOBIG) {
 		/* The probe never reached Toss, so nothing says the cause is
@@ -495,16 +485,7 @@ poller_done(const struct fetch_result *res, void *arg)
 		j->result = JOB_RESCHEDULE;
 		j->at = p->once ? p->once_at : j->now;
 		log_debug("order %s: %s; rescheduled", j->order.order_id, msg);
-	}
-	if (suspect) {
-		/* ...and for the order it is what it may well be, a reset:
-		 * an error with backoff. */
-		p->stats.paused_attempts--;
-		p->stats.errors++;
-		policy_decide(p->cfg, &j->order, NULL, j->now, poller_rand, p,
-		    &j->upd);
-		j->result = JOB_APPLY;
-	} else if (cause == PAUSE_NONE) {
+	} else {
 		if (j->probe && p->probing)
 			poller_resume(p, "probe answered");
 		if (res->error == FETCH_OK && j->answer.kind == TOSS_STATUS) {
