@@ -32,6 +32,7 @@
 #define FETCH_P_TLS		0x2	/* client identity of ident_gen */
 #define FETCH_P_SENT		0x4	/* a sent hook */
 #define FETCH_P_VERBOSE		0x8	/* curl's own debug lines */
+#define FETCH_P_TLS12		0x10	/* TLS 1.2 only, on a connection of its own */
 
 /* A client identity; requests hold a reference so a reload never changes
  * the files of a request already started. */
@@ -468,6 +469,45 @@ fetch_refused_after_handshake(struct fetch_req *r)
 	return connects > 0 && header_bytes == 0;
 }
 
+/* Whether a server refused to speak TLS 1.2 at all (a TLS 1.3-only server),
+ * as OpenSSL words it. */
+static int
+fetch_is_version_refusal(const char *msg)
+{
+	return fetch_has_word(msg, "protocol version") ||
+	    fetch_has_word(msg, "unsupported protocol") ||
+	    fetch_has_word(msg, "no protocols available");
+}
+
+/* The outcome of a tls12_check request: under TLS 1.2 the server checks
+ * the client certificate inside the handshake, so a handshake that
+ * completed proves the certificate accepted, and one that a connected
+ * server broke off is a refusal, not a reset. */
+static void
+fetch_tls12_outcome(struct fetch_req *r, CURLcode cc, struct fetch_result *res)
+{
+	curl_off_t	 appconnect = 0;
+	long		 connects = 0;
+
+	if (r->ident == NULL || r->ident->cert == NULL)
+		return;
+	if (curl_easy_getinfo(r->easy, CURLINFO_APPCONNECT_TIME_T,
+	    &appconnect) == CURLE_OK && appconnect > 0) {
+		res->cert_accepted = 1;
+		if (res->error == FETCH_ETLS && (cc == CURLE_SEND_ERROR ||
+		    cc == CURLE_RECV_ERROR))
+			res->error = FETCH_ERESET;	/* not the handshake's */
+		return;
+	}
+	if (curl_easy_getinfo(r->easy, CURLINFO_NUM_CONNECTS,
+	    &connects) != CURLE_OK || connects == 0)
+		return;		/* never connected: not a TLS matter */
+	if (res->error == FETCH_ETLS && fetch_is_version_refusal(res->message))
+		res->tls12_refused = 1;
+	else if (res->error == FETCH_ERESET || res->error == FETCH_EOTHER)
+		res->error = FETCH_ETLS;	/* broken off mid-handshake */
+}
+
 /* Completes r: reads what curl knows, recycles the handle, then calls back.
  * forced is FETCH_OK unless our own deadline ended the request. */
 static void
@@ -512,9 +552,11 @@ fetch_finish(struct fetch_req *r, CURLcode cc, enum fetch_error forced,
 		res.error = forced;
 	else
 		res.error = fetch_classify(cc, msg, r->too_big);
+	if (r->profile & FETCH_P_TLS12)
+		fetch_tls12_outcome(r, cc, &res);
 	/* Which of the send and receive errors curl reports here depends on
 	 * timing, so both count; the poller treats the inference as such. */
-	if (res.error == FETCH_ERESET && (cc == CURLE_SEND_ERROR ||
+	else if (res.error == FETCH_ERESET && (cc == CURLE_SEND_ERROR ||
 	    cc == CURLE_RECV_ERROR) && fetch_refused_after_handshake(r)) {
 		res.error = FETCH_ETLS;
 		res.tls_suspect = 1;
@@ -758,7 +800,17 @@ fetch_setup_handle(struct fetch_req *r, int profile, struct fetch_ident *id)
 	SETOPT(r->easy, CURLOPT_TCP_KEEPALIVE, 1L);
 	SETOPT(r->easy, CURLOPT_PIPEWAIT, 1L);
 	SETOPT(r->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-	SETOPT(r->easy, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+	if (profile & FETCH_P_TLS12) {
+		SETOPT(r->easy, CURLOPT_SSLVERSION,
+		    (long)(CURL_SSLVERSION_TLSv1_2 |
+		    CURL_SSLVERSION_MAX_TLSv1_2));
+		/* Its own handshake, and no later request inherits a
+		 * connection made with a version pinned. */
+		SETOPT(r->easy, CURLOPT_FRESH_CONNECT, 1L);
+		SETOPT(r->easy, CURLOPT_FORBID_REUSE, 1L);
+	} else
+		SETOPT(r->easy, CURLOPT_SSLVERSION,
+		    (long)CURL_SSLVERSION_TLSv1_2);
 	/* Never anything else, whatever the configuration says. */
 	SETOPT(r->easy, CURLOPT_SSL_VERIFYPEER, 1L);
 	SETOPT(r->easy, CURLOPT_SSL_VERIFYHOST, 2L);
@@ -813,6 +865,8 @@ fetch_submit(struct fetch *f, const struct fetch_request *rq,
 		profile |= FETCH_P_BODY;
 	if (rq->sent != NULL)
 		profile |= FETCH_P_SENT;
+	if (rq->tls12_check && id != NULL)
+		profile |= FETCH_P_TLS12;
 	if (log_getverbose() >= 2)
 		profile |= FETCH_P_VERBOSE;
 

@@ -46,6 +46,12 @@ struct fetch_request {
 	 * anything. NULL = not wanted. (libcurl < 7.80 has no such hook: it
 	 * is then called at the start, with 0.) */
 	void		(*sent)(void *arg, int64_t handshake_ms);
+	/* Asks whether the server accepts our client certificate: TLS 1.2
+	 * only, on a new connection used for nothing else. TLS 1.2 checks the
+	 * certificate inside the handshake, where TLS 1.3 refuses it after
+	 * the handshake with an alert that a reset can overtake (see
+	 * fetch_result's tls_suspect). Needs use_tls_identity. */
+	int		 tls12_check;
 };
 
 struct fetch_result {
@@ -60,6 +66,12 @@ struct fetch_result {
 					 * connection closed before any answer:
 					 * a refused certificate (TLS 1.3), or
 					 * just a reset */
+	/* tls12_check requests only: */
+	int		 cert_accepted;	/* the handshake completed: the server
+					 * took the certificate; error, if any,
+					 * came after */
+	int		 tls12_refused;	/* the server will not speak TLS 1.2:
+					 * nothing learnt */
 };
 
 typedef void	(*fetch_done_fn)(const struct fetch_result *, void *arg);

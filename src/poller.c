@@ -51,6 +51,7 @@ struct job {
 	struct job		*hnext;		/* claimed set, by order id */
 	enum job_result		 result;
 	int			 probe;
+	int			 check;		/* sent again as a TLS 1.2 check */
 	int			 sends;		/* times curl sent the request */
 	int64_t			 now;		/* when it was decided */
 	int64_t			 at;		/* JOB_RESCHEDULE */
@@ -94,6 +95,12 @@ struct poller {
 	int			 probe_inflight;
 	char			 pause_msg[POLLER_MSG_MAX];
 
+	/* A suspected certificate refusal (see poller_done) holds claiming
+	 * while the order it happened to is asked again over TLS 1.2. */
+	struct job		*check;		/* waiting or in flight */
+	int			 check_sent;
+	int			 tls12_unavailable;	/* Toss refused 1.2 */
+
 	int			 started;
 	int			 draining;
 	int			 drain_called;
@@ -116,6 +123,7 @@ struct poller {
 
 static void	poller_fill(struct poller *);
 static void	poller_once_check(struct poller *);
+static int	poller_submit(struct poller *, struct job *);
 
 /* xoshiro256** (Blackman and Vigna), seeded through splitmix64. */
 static uint64_t
@@ -426,6 +434,25 @@ poller_log_answer(struct poller *p, const struct job *j, int notes)
 		    j->answer.status, to);
 }
 
+/* Notes what a TLS 1.2 request (a check, or the probe of a TLS pause)
+ * told about the client certificate; the result itself then goes the
+ * usual way: an answer is an answer, an error after an accepted handshake
+ * is the order's error, a failed handshake the TLS pause. */
+static void
+poller_tls12_seen(struct poller *p, const struct job *j,
+    const struct fetch_result *res)
+{
+	if (res->tls12_refused && !p->tls12_unavailable) {
+		p->tls12_unavailable = 1;
+		log_notice("poller: Toss does not speak TLS 1.2 (%s): a refused"
+		    " client certificate can now only be inferred from"
+		    " connections closed before any answer", res->message);
+	} else if (res->cert_accepted && j->check)
+		log_debug("order %s: the client certificate is accepted (TLS"
+		    " 1.2 check): the closed connection was the server's"
+		    " doing", j->order.order_id);
+}
+
 static void
 poller_done(const struct fetch_result *res, void *arg)
 {
@@ -441,6 +468,11 @@ poller_done(const struct fetch_result *res, void *arg)
 	p->ninflight--;
 	if (j->probe)
 		p->probe_inflight = 0;
+	if (j->check) {
+		p->check = NULL;
+		p->check_sent = 0;
+	}
+	poller_tls12_seen(p, j, res);
 	if (j->sends == 0)
 		ratelimit_unsent_end(&p->rl);	/* Toss never saw it */
 	j->now = util_now_ms();
@@ -458,14 +490,48 @@ poller_done(const struct fetch_result *res, void *arg)
 	cause = poller_pause_cause(res, &j->answer, &ms, msg, sizeof(msg),
 	    &flags);
 	/* A new connection closed before any answer is how a refused client
-	 * certificate looks under TLS 1.3, but a plain reset looks the same:
-	 * pause briefly and let the probe decide: only the probe's own
-	 * failure pauses for the full time (requests that were already in
-	 * flight when the pause began must not stretch it). */
-	if (cause == PAUSE_TLS && res->tls_suspect && !j->probe)
+	 * certificate looks under TLS 1.3, but a plain reset looks the same.
+	 * Ask the same order again over TLS 1.2, where a refusal is a failed
+	 * handshake, holding new claims meanwhile; other requests that end
+	 * the same way are put back without an error. */
+	if (cause == PAUSE_TLS && res->tls_suspect && !j->probe &&
+	    p->pause == PAUSE_NONE && !p->tls12_unavailable &&
+	    !p->draining && !p->once_stop) {
+		if (p->check == NULL) {
+			log_debug("order %s: %s; asking again over TLS 1.2 to"
+			    " tell a refused client certificate from a"
+			    " reset", j->order.order_id, res->message);
+			j->check = 1;
+			p->check = j;
+			p->check_sent = 0;
+			event_active(p->tick, EV_TIMEOUT, 0);
+			return;
+		}
+		p->stats.paused_attempts++;
+		j->result = JOB_RESCHEDULE;
+		j->at = p->once ? p->once_at : j->now;
+		log_debug("order %s: %s; rescheduled until the TLS 1.2 check"
+		    " of order %s ends", j->order.order_id, msg,
+		    p->check->order.order_id);
+		TAILQ_INSERT_TAIL(&p->results, j, entry);
+		poller_schedule_flush(p);
+		return;
+	}
+	/* Without TLS 1.2 (or with a pause already on): pause briefly and
+	 * let the probe decide; only the probe's own failure pauses for the
+	 * full time (requests that were already in flight when the pause
+	 * began must not stretch it). */
+	if (j->check && res->tls12_refused) {
+		snprintf(msg, sizeof(msg), "TLS handshake failed: a new"
+		    " connection closed before any answer, and Toss does not"
+		    " speak TLS 1.2 to tell why (client certificate refused?)");
 		ms = POLLER_PAUSE_SUSPECT_MS;
+	} else if (cause == PAUSE_TLS && res->tls_suspect && !j->probe)
+		ms = POLLER_PAUSE_SUSPECT_MS;
+	j->check = 0;
 	if (cause == PAUSE_NONE && j->probe && p->probing &&
-	    res->error != FETCH_OK && res->error != FETCH_ETOOBIG) {
+	    res->error != FETCH_OK && res->error != FETCH_ETOOBIG &&
+	    !res->cert_accepted) {
 		/* The probe never reached Toss, so nothing says the cause is
 		 * gone (a refused certificate can look like a reset). */
 		cause = p->pause;
@@ -667,20 +733,30 @@ poller_tick_event(evutil_socket_t fd, short kind, void *arg)
 static int
 poller_start_job(struct poller *p, const struct order *o, int probe)
 {
-	const struct config	*cfg = p->cfg;
 	struct job		*j;
-	struct toss_request	 treq;
-	struct fetch_request	 freq;
-	const char		*hdrs[4];
-	int			 rc;
 
 	j = poller_job_new(p);
 	j->p = p;
 	j->order = *o;
 	j->probe = probe;
-	j->result = JOB_INFLIGHT;
 	poller_hash_add(p, j);
+	return poller_submit(p, j);
+}
 
+/* Sends j's request (again, for a check). Returns 0, or -1 when it could
+ * not be started (its result is then queued as an error). */
+static int
+poller_submit(struct poller *p, struct job *j)
+{
+	const struct config	*cfg = p->cfg;
+	const struct order	*o = &j->order;
+	struct toss_request	 treq;
+	struct fetch_request	 freq;
+	const char		*hdrs[4];
+	int			 rc;
+
+	j->result = JOB_INFLIGHT;
+	j->sends = 0;
 	memset(&treq, 0, sizeof(treq));
 	if (toss_build_request(cfg->base_url, o->order_id, o->user_key,
 	    &treq) == -1) {
@@ -700,6 +776,9 @@ poller_start_job(struct poller *p, const struct order *o, int probe)
 		freq.timeout_ms = cfg->timeout_ms;
 		freq.connect_timeout_ms = cfg->connect_timeout_ms;
 		freq.use_tls_identity = 1;
+		/* The probe of a TLS pause is a check too. */
+		freq.tls12_check = !p->tls12_unavailable && (j->check ||
+		    (j->probe && p->pause == PAUSE_TLS));
 		freq.sent = poller_sent;
 		ratelimit_start(&p->rl, util_mono_ms());
 		rc = fetch_submit(p->fetch, &freq, poller_done, j);
@@ -709,6 +788,10 @@ poller_start_job(struct poller *p, const struct order *o, int probe)
 	toss_request_free(&treq);
 	if (rc == -1) {
 		/* Counted as an error with backoff, like any failed attempt. */
+		if (j->check) {
+			j->check = 0;
+			p->check = NULL;
+		}
 		j->now = util_now_ms();
 		p->stats.polls++;
 		p->stats.errors++;
@@ -721,9 +804,51 @@ poller_start_job(struct poller *p, const struct order *o, int probe)
 	}
 	TAILQ_INSERT_TAIL(&p->inflight, j, entry);
 	p->ninflight++;
-	if (probe)
+	if (j->probe)
 		p->probe_inflight = 1;
+	if (j->check)
+		p->check_sent = 1;
 	return 0;
+}
+
+/* Gives the order of a check that was never sent back to the ledger as it
+ * was (draining, or a --once run stopping). */
+static void
+poller_check_abandon(struct poller *p)
+{
+	struct job	*j = p->check;
+
+	if (j == NULL || p->check_sent)
+		return;
+	p->check = NULL;
+	j->check = 0;
+	j->result = JOB_RESCHEDULE;
+	j->at = p->once ? p->once_at : util_now_ms();
+	TAILQ_INSERT_TAIL(&p->results, j, entry);
+	poller_schedule_flush(p);
+}
+
+/* Sends the waiting check when the rate limit allows; claims nothing else
+ * until it has ended. */
+static void
+poller_fill_check(struct poller *p, int64_t mono)
+{
+	int64_t	 rate_wait;
+
+	if (p->check_sent) {
+		poller_arm(p, POLLER_TICK_MS);	/* its completion refills */
+		return;
+	}
+	if (ratelimit_avail(&p->rl, mono, 1, &rate_wait) < 1) {
+		if (rate_wait < 0) {
+			p->rate_blocked = 1;
+			poller_arm(p, POLLER_TICK_MS);
+		} else
+			poller_arm(p, rate_wait);
+		return;
+	}
+	poller_submit(p, p->check);
+	poller_arm(p, POLLER_TICK_MS);
 }
 
 static void
@@ -737,12 +862,17 @@ poller_fill(struct poller *p)
 	if (!p->started || p->draining || p->once_finished)
 		return;
 	if (p->once_stop) {
+		poller_check_abandon(p);
 		poller_once_check(p);
 		return;
 	}
 	mono = util_mono_ms();
 	now = util_now_ms();
 	p->rate_blocked = 0;
+	if (p->check != NULL) {
+		poller_fill_check(p, mono);
+		return;
+	}
 
 	if (p->pause != PAUSE_NONE && !p->probing) {
 		if (mono < p->pause_end_mono) {
@@ -898,6 +1028,7 @@ poller_free(struct poller *p)
 
 	if (p == NULL)
 		return;
+	poller_check_abandon(p);
 	/* Results already decided are still worth writing. */
 	poller_write_results(p, 0);
 	/* Requests still in flight are forgotten: their leases expire and the
@@ -973,6 +1104,7 @@ poller_drain(struct poller *p, void (*done)(void *), void *arg)
 	p->drain_arg = arg;
 	p->drain_called = 0;
 	evtimer_del(p->tick);
+	poller_check_abandon(p);
 	/* done is called from the loop once nothing is in flight. */
 	poller_schedule_flush(p);
 }

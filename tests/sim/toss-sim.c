@@ -1587,7 +1587,7 @@ tls_info_cb(const SSL *ssl, int where, int ret)
 }
 
 static SSL_CTX *
-tls_setup(const char *cert, const char *key, const char *ca)
+tls_setup(const char *cert, const char *key, const char *ca, int tls13_only)
 {
 	static const unsigned char	 sid[] = "toss-sim";
 	STACK_OF(X509_NAME)		*names;
@@ -1597,7 +1597,8 @@ tls_setup(const char *cert, const char *key, const char *ca)
 		warn_ssl("SSL_CTX_new failed");
 		return NULL;
 	}
-	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_min_proto_version(ctx, tls13_only ? TLS1_3_VERSION :
+	    TLS1_2_VERSION);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
 	    SSL_OP_CIPHER_SERVER_PREFERENCE);
 #ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
@@ -1786,7 +1787,8 @@ usage(FILE *f)
 	fprintf(f, "usage: toss-sim --listen HOST:PORT --cert FILE --key FILE "
 	    "--ca FILE --scenario FILE\n"
 	    "                [--port-file FILE] [--log FILE|-] [--latency MS] "
-	    "[--seed N] [--tls-stall]\n");
+	    "[--seed N] [--tls-stall]\n"
+	    "                [--tls13-only]\n");
 }
 
 static int
@@ -1817,6 +1819,7 @@ main(int argc, char **argv)
 		{ "latency", required_argument, NULL, 'd' },
 		{ "seed", required_argument, NULL, 'S' },
 		{ "tls-stall", no_argument, NULL, 'T' },
+		{ "tls13-only", no_argument, NULL, '3' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -1828,7 +1831,7 @@ main(int argc, char **argv)
 	unsigned long long	 n;
 	unsigned int		 port;
 	char			 err[1024];
-	int			 ch, i, tls_stall = 0;
+	int			 ch, i, tls_stall = 0, tls13_only = 0;
 	evutil_socket_t		 fd;
 
 	sim.cli_latency = -1;
@@ -1876,6 +1879,9 @@ main(int argc, char **argv)
 		case 'T':
 			tls_stall = 1;
 			break;
+		case '3':
+			tls13_only = 1;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -1906,7 +1912,8 @@ main(int argc, char **argv)
 		else if ((sim.log = fopen(log_path, "a")) == NULL)
 			fatalx_("--log %s: %s", log_path, strerror(errno));
 	}
-	if (!tls_stall && (sim.ctx = tls_setup(cert, key, ca)) == NULL)
+	if (!tls_stall && (sim.ctx = tls_setup(cert, key, ca, tls13_only)) ==
+	    NULL)
 		return 1;
 	if ((sim.tok = json_tokener_new()) == NULL)
 		fatalx_("out of memory");
