@@ -45,30 +45,76 @@ struct ctl {
 	struct ledger	*ledger;
 };
 
+/* A command's arguments after ctl_parse: its positionals in order and the
+ * values of the options it takes (NULL/0 when not given). */
+struct cmdline {
+	const char	*cmd;
+	char		*pos[2];
+	int		 npos;
+	const char	*sku;
+	const char	*ref;
+	const char	*state;
+	int64_t		 after;
+	int64_t		 limit;
+	int		 json;
+};
+
+/* Which options a command takes (struct command's opts). */
+#define CO_JSON		0x01
+#define CO_SKU		0x02
+#define CO_REF		0x04
+#define CO_STATE	0x08
+#define CO_AFTER	0x10
+#define CO_LIMIT	0x20
+
 struct command {
 	const char	*name;
-	int		 (*run)(struct ctl *, int, char **);
+	int		 (*run)(struct ctl *, struct cmdline *);
 	const char	*usage;		/* after "reconcilectl [-c FILE] " */
+	int		 opts;		/* CO_* */
+	int		 maxpos;	/* positionals it takes at most */
+	const char	*need;		/* what is missing without positionals,
+					 * one name per positional it needs */
+	const char	*need2;		/* ... without the second */
 };
 
-static int	 cmd_add(struct ctl *, int, char **);
-static int	 cmd_import(struct ctl *, int, char **);
-static int	 cmd_show(struct ctl *, int, char **);
-static int	 cmd_list(struct ctl *, int, char **);
-static int	 cmd_events(struct ctl *, int, char **);
-static int	 cmd_stats(struct ctl *, int, char **);
-static int	 cmd_recheck(struct ctl *, int, char **);
+static int	 cmd_add(struct ctl *, struct cmdline *);
+static int	 cmd_import(struct ctl *, struct cmdline *);
+static int	 cmd_show(struct ctl *, struct cmdline *);
+static int	 cmd_list(struct ctl *, struct cmdline *);
+static int	 cmd_events(struct ctl *, struct cmdline *);
+static int	 cmd_stats(struct ctl *, struct cmdline *);
+static int	 cmd_recheck(struct ctl *, struct cmdline *);
 
 static const struct command commands[] = {
-	{ "add", cmd_add, "add ORDER_ID USER_KEY [--sku SKU] [--ref REF]" },
-	{ "import", cmd_import, "import [FILE|-]" },
-	{ "show", cmd_show, "show ORDER_ID [--json]" },
-	{ "list", cmd_list, "list [--state STATE] [--json]" },
-	{ "events", cmd_events, "events [--after ID] [--limit N] [--json]" },
-	{ "stats", cmd_stats, "stats [--json]" },
-	{ "recheck", cmd_recheck, "recheck ORDER_ID | --state STATE" },
+	{ "add", cmd_add, "add ORDER_ID USER_KEY [--sku SKU] [--ref REF]",
+	    CO_SKU | CO_REF, 2, "ORDER_ID and USER_KEY", "USER_KEY" },
+	{ "import", cmd_import, "import [FILE|-]", 0, 1, NULL, NULL },
+	{ "show", cmd_show, "show ORDER_ID [--json]", CO_JSON, 1, "ORDER_ID",
+	    NULL },
+	{ "list", cmd_list, "list [--state STATE] [--json]",
+	    CO_STATE | CO_JSON, 0, NULL, NULL },
+	{ "events", cmd_events, "events [--after ID] [--limit N] [--json]",
+	    CO_AFTER | CO_LIMIT | CO_JSON, 0, NULL, NULL },
+	{ "stats", cmd_stats, "stats [--json]", CO_JSON, 0, NULL, NULL },
+	{ "recheck", cmd_recheck, "recheck ORDER_ID | --state STATE",
+	    CO_STATE, 1, NULL, NULL },
 };
 #define NCOMMANDS	(sizeof(commands) / sizeof(commands[0]))
+
+/* Every command option; a command's own table is the subset of its opts. */
+static const struct {
+	int		 bit;
+	struct option	 o;
+} cmd_options[] = {
+	{ CO_JSON, { "json", no_argument, NULL, OPT_JSON } },
+	{ CO_SKU, { "sku", required_argument, NULL, OPT_SKU } },
+	{ CO_REF, { "ref", required_argument, NULL, OPT_REF } },
+	{ CO_STATE, { "state", required_argument, NULL, OPT_STATE } },
+	{ CO_AFTER, { "after", required_argument, NULL, OPT_AFTER } },
+	{ CO_LIMIT, { "limit", required_argument, NULL, OPT_LIMIT } },
+};
+#define NCMD_OPTIONS	(sizeof(cmd_options) / sizeof(cmd_options[0]))
 
 static void	 ctl_err(const char *, ...)
 		    __attribute__((format(printf, 1, 2)));
@@ -168,40 +214,90 @@ ctl_opt_err(const char *cmd, int c, char **argv, const struct option *lo)
 	return ctl_usage_err(cmd, "unknown option %s", argv[optind - 1]);
 }
 
-/* Prints the usage of one command on stdout (for -h) and returns 0. */
-static int
-ctl_cmd_help(const char *cmd)
-{
-	printf("usage: " PROG " [-c FILE] %s\n", ctl_command(cmd)->usage);
-	return 0;
-}
-
 /*
- * Options come after the command, in any order with its arguments.
- * getopt_long runs with a leading '-' so that every non-option comes back
- * as code 1, in order (this does not depend on POSIXLY_CORRECT); "--" ends
- * the options and leaves the rest from optind.
+ * Parses a command's options and positionals into cl, by the command's
+ * entry in commands[]. Options come after the command, in any order with
+ * its arguments: getopt_long runs with a leading '-' so that every
+ * non-option comes back as code 1, in order (this does not depend on
+ * POSIXLY_CORRECT); "--" ends the options and leaves the rest from optind.
+ * Returns -1 to go on, or the exit status to leave with (-h: 0, after the
+ * usage; a usage error: EX_USAGE, after saying why).
  */
-struct args {
-	char	*pos[3];
-	int	 npos;
-	int	 toomany;
-};
-
-static void
-ctl_arg(struct args *a, char *s)
+static int
+ctl_parse(const struct command *cmd, int argc, char **argv,
+    struct cmdline *cl)
 {
-	if (a->npos < (int)(sizeof(a->pos) / sizeof(a->pos[0])))
-		a->pos[a->npos++] = s;
-	else
-		a->toomany = 1;
-}
+	struct option	 lo[NCMD_OPTIONS + 2];
+	const char	*name = cmd->name;
+	size_t		 i, n = 0;
+	int		 c, npos = 0;
 
-static void
-ctl_rest(struct args *a, int argc, char **argv)
-{
-	for (; optind < argc; optind++)
-		ctl_arg(a, argv[optind]);
+	for (i = 0; i < NCMD_OPTIONS; i++) {
+		if (cmd->opts & cmd_options[i].bit)
+			lo[n++] = cmd_options[i].o;
+	}
+	lo[n++] = (struct option){ "help", no_argument, NULL, 'h' };
+	lo[n] = (struct option){ NULL, 0, NULL, 0 };
+
+	memset(cl, 0, sizeof(*cl));
+	cl->cmd = name;
+	cl->limit = EVENTS_LIMIT_DEFAULT;
+	while ((c = getopt_long(argc, argv, "-:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 1:
+			if (npos < (int)(sizeof(cl->pos) / sizeof(cl->pos[0])))
+				cl->pos[npos] = optarg;
+			npos++;
+			break;
+		case OPT_JSON:
+			cl->json = 1;
+			break;
+		case OPT_SKU:
+			cl->sku = optarg;
+			break;
+		case OPT_REF:
+			cl->ref = optarg;
+			break;
+		case OPT_STATE:
+			cl->state = optarg;
+			break;
+		case OPT_AFTER:
+			if (util_parse_int64(optarg, 0, INT64_MAX,
+			    &cl->after) == -1)
+				return ctl_usage_err(name, "--after must be an"
+				    " event id (an integer >= 0), not \"%s\"",
+				    optarg);
+			break;
+		case OPT_LIMIT:
+			if (util_parse_int64(optarg, 1, EVENTS_LIMIT_MAX,
+			    &cl->limit) == -1)
+				return ctl_usage_err(name, "--limit must be an"
+				    " integer from 1 to %d, not \"%s\"",
+				    EVENTS_LIMIT_MAX, optarg);
+			break;
+		case 'h':
+			printf("usage: " PROG " [-c FILE] %s\n", cmd->usage);
+			return 0;
+		default:
+			return ctl_opt_err(name, c, argv, lo);
+		}
+	}
+	for (; optind < argc; optind++, npos++) {
+		if (npos < (int)(sizeof(cl->pos) / sizeof(cl->pos[0])))
+			cl->pos[npos] = argv[optind];
+	}
+	cl->npos = npos < 2 ? npos : 2;
+
+	if (cmd->maxpos == 0 && npos > 0)
+		return ctl_usage_err(name, "unexpected argument \"%s\"",
+		    cl->pos[0]);
+	if (npos == 0 && cmd->need != NULL)
+		return ctl_usage_err(name, "missing %s", cmd->need);
+	if (npos == 1 && cmd->need2 != NULL)
+		return ctl_usage_err(name, "missing %s", cmd->need2);
+	if (npos > cmd->maxpos)
+		return ctl_usage_err(name, "too many arguments");
+	return -1;
 }
 
 /* Loads the configuration and opens the ledger. Returns 0, or the exit
@@ -277,66 +373,34 @@ ctl_text(const char *s)
 /* ---- add ---------------------------------------------------------------- */
 
 static int
-cmd_add(struct ctl *ctl, int argc, char **argv)
+cmd_add(struct ctl *ctl, struct cmdline *cl)
 {
-	static const struct option lo[] = {
-		{ "sku", required_argument, NULL, OPT_SKU },
-		{ "ref", required_argument, NULL, OPT_REF },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-	struct args		 a = { .npos = 0 };
-	const char		*sku = NULL, *ref = NULL;
 	char			 err[INTAKE_ERR_MAX];
 	enum ledger_add_result	 res;
-	int			 c, rv;
+	int			 rv;
 
-	while ((c = getopt_long(argc, argv, "-:h", lo, NULL)) != -1) {
-		switch (c) {
-		case 1:
-			ctl_arg(&a, optarg);
-			break;
-		case OPT_SKU:
-			sku = optarg;
-			break;
-		case OPT_REF:
-			ref = optarg;
-			break;
-		case 'h':
-			return ctl_cmd_help("add");
-		default:
-			return ctl_opt_err("add", c, argv, lo);
-		}
-	}
-	ctl_rest(&a, argc, argv);
-	if (a.npos < 1)
-		return ctl_usage_err("add", "missing ORDER_ID and USER_KEY");
-	if (a.npos < 2)
-		return ctl_usage_err("add", "missing USER_KEY");
-	if (a.npos > 2 || a.toomany)
-		return ctl_usage_err("add", "too many arguments");
-
-	if (intake_check(a.pos[0], a.pos[1], sku, ref, err) == -1) {
+	if (intake_check(cl->pos[0], cl->pos[1], cl->sku, cl->ref,
+	    err) == -1) {
 		ctl_err("%s", err);
 		return 1;
 	}
 	if ((rv = ctl_open(ctl, 0)) != 0)
 		return rv;
-	if (ledger_add(ctl->ledger, a.pos[0], a.pos[1], sku, ref,
+	if (ledger_add(ctl->ledger, cl->pos[0], cl->pos[1], cl->sku, cl->ref,
 	    util_now_ms(), &res) == -1) {
-		ctl_err("cannot add order %s: database error", a.pos[0]);
+		ctl_err("cannot add order %s: database error", cl->pos[0]);
 		return 1;
 	}
 	switch (res) {
 	case LEDGER_ADDED:
-		printf("added %s\n", a.pos[0]);
+		printf("added %s\n", cl->pos[0]);
 		break;
 	case LEDGER_KNOWN:
-		printf("known %s\n", a.pos[0]);
+		printf("known %s\n", cl->pos[0]);
 		break;
 	case LEDGER_CONFLICT:
 		ctl_err("order %s is already known with another userKey",
-		    a.pos[0]);
+		    cl->pos[0]);
 		return ctl_flush(1);
 	}
 	return ctl_flush(0);
@@ -420,37 +484,18 @@ ctl_blank(const char *s, size_t len)
 }
 
 static int
-cmd_import(struct ctl *ctl, int argc, char **argv)
+cmd_import(struct ctl *ctl, struct cmdline *cl)
 {
-	static const struct option lo[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-	struct args		 a = { .npos = 0 };
 	struct lines		*l;
 	struct intake_order	 o;
 	enum ledger_add_result	 res;
 	const char		*path = "-", *name;
 	char			 err[INTAKE_ERR_MAX];
 	int64_t			 lineno = 0, added = 0, known = 0, rejected = 0;
-	int			 c, r, rv;
+	int			 r, rv;
 
-	while ((c = getopt_long(argc, argv, "-:h", lo, NULL)) != -1) {
-		switch (c) {
-		case 1:
-			ctl_arg(&a, optarg);
-			break;
-		case 'h':
-			return ctl_cmd_help("import");
-		default:
-			return ctl_opt_err("import", c, argv, lo);
-		}
-	}
-	ctl_rest(&a, argc, argv);
-	if (a.npos > 1 || a.toomany)
-		return ctl_usage_err("import", "too many arguments");
-	if (a.npos == 1)
-		path = a.pos[0];
+	if (cl->npos == 1)
+		path = cl->pos[0];
 
 	l = xcalloc(1, sizeof(*l));
 	if (strcmp(path, "-") == 0) {
@@ -559,51 +604,25 @@ ctl_print_order(const struct order *o)
 }
 
 static int
-cmd_show(struct ctl *ctl, int argc, char **argv)
+cmd_show(struct ctl *ctl, struct cmdline *cl)
 {
-	static const struct option lo[] = {
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-	struct args		 a = { .npos = 0 };
 	struct order		 o;
 	struct json_object	*obj;
-	int			 c, rv, json = 0;
-
-	while ((c = getopt_long(argc, argv, "-:h", lo, NULL)) != -1) {
-		switch (c) {
-		case 1:
-			ctl_arg(&a, optarg);
-			break;
-		case OPT_JSON:
-			json = 1;
-			break;
-		case 'h':
-			return ctl_cmd_help("show");
-		default:
-			return ctl_opt_err("show", c, argv, lo);
-		}
-	}
-	ctl_rest(&a, argc, argv);
-	if (a.npos < 1)
-		return ctl_usage_err("show", "missing ORDER_ID");
-	if (a.npos > 1 || a.toomany)
-		return ctl_usage_err("show", "too many arguments");
+	int			 rv;
 
 	if ((rv = ctl_open(ctl, 1)) != 0)
 		return rv;
-	switch (ledger_get(ctl->ledger, a.pos[0], &o)) {
+	switch (ledger_get(ctl->ledger, cl->pos[0], &o)) {
 	case 1:
 		break;
 	case 0:
-		ctl_err("unknown order %s", a.pos[0]);
+		ctl_err("unknown order %s", cl->pos[0]);
 		return 1;
 	default:
-		ctl_err("cannot read order %s: database error", a.pos[0]);
+		ctl_err("cannot read order %s: database error", cl->pos[0]);
 		return 1;
 	}
-	if (json) {
+	if (cl->json) {
 		obj = json_out_order(&o);
 		ctl_print_json(obj);
 		json_object_put(obj);
@@ -654,47 +673,19 @@ ctl_state_arg(const char *cmd, const char *s, enum order_state *st)
 }
 
 static int
-cmd_list(struct ctl *ctl, int argc, char **argv)
+cmd_list(struct ctl *ctl, struct cmdline *cl)
 {
-	static const struct option lo[] = {
-		{ "state", required_argument, NULL, OPT_STATE },
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-	struct args		 a = { .npos = 0 };
 	enum order_state	 st;
-	const char		*state = NULL;
-	int			 c, rv, json = 0;
+	int			 rv;
 
-	while ((c = getopt_long(argc, argv, "-:h", lo, NULL)) != -1) {
-		switch (c) {
-		case 1:
-			ctl_arg(&a, optarg);
-			break;
-		case OPT_STATE:
-			state = optarg;
-			break;
-		case OPT_JSON:
-			json = 1;
-			break;
-		case 'h':
-			return ctl_cmd_help("list");
-		default:
-			return ctl_opt_err("list", c, argv, lo);
-		}
-	}
-	ctl_rest(&a, argc, argv);
-	if (a.npos > 0)
-		return ctl_usage_err("list", "unexpected argument \"%s\"",
-		    a.pos[0]);
-	if (state != NULL && (rv = ctl_state_arg("list", state, &st)) != 0)
+	if (cl->state != NULL &&
+	    (rv = ctl_state_arg("list", cl->state, &st)) != 0)
 		return rv;
 
 	if ((rv = ctl_open(ctl, 1)) != 0)
 		return rv;
-	if (ledger_foreach(ctl->ledger, state != NULL ? (int)st : -1,
-	    json ? ctl_list_json : ctl_list_line, NULL) == -1) {
+	if (ledger_foreach(ctl->ledger, cl->state != NULL ? (int)st : -1,
+	    cl->json ? ctl_list_json : ctl_list_line, NULL) == -1) {
 		ctl_err("cannot list orders: database error");
 		return ctl_flush(1);
 	}
@@ -738,56 +729,14 @@ ctl_event_line(int64_t id, const char *payload, void *arg)
 }
 
 static int
-cmd_events(struct ctl *ctl, int argc, char **argv)
+cmd_events(struct ctl *ctl, struct cmdline *cl)
 {
-	static const struct option lo[] = {
-		{ "after", required_argument, NULL, OPT_AFTER },
-		{ "limit", required_argument, NULL, OPT_LIMIT },
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-	struct args	 a = { .npos = 0 };
-	int64_t		 after = 0, limit = EVENTS_LIMIT_DEFAULT;
-	int		 c, rv, json = 0;
-
-	while ((c = getopt_long(argc, argv, "-:h", lo, NULL)) != -1) {
-		switch (c) {
-		case 1:
-			ctl_arg(&a, optarg);
-			break;
-		case OPT_AFTER:
-			if (util_parse_int64(optarg, 0, INT64_MAX,
-			    &after) == -1)
-				return ctl_usage_err("events", "--after must "
-				    "be an event id (an integer >= 0), not "
-				    "\"%s\"", optarg);
-			break;
-		case OPT_LIMIT:
-			if (util_parse_int64(optarg, 1, EVENTS_LIMIT_MAX,
-			    &limit) == -1)
-				return ctl_usage_err("events", "--limit must "
-				    "be an integer from 1 to %d, not \"%s\"",
-				    EVENTS_LIMIT_MAX, optarg);
-			break;
-		case OPT_JSON:
-			json = 1;
-			break;
-		case 'h':
-			return ctl_cmd_help("events");
-		default:
-			return ctl_opt_err("events", c, argv, lo);
-		}
-	}
-	ctl_rest(&a, argc, argv);
-	if (a.npos > 0)
-		return ctl_usage_err("events", "unexpected argument \"%s\"",
-		    a.pos[0]);
+	int	 rv;
 
 	if ((rv = ctl_open(ctl, 1)) != 0)
 		return rv;
-	if (ledger_events(ctl->ledger, after, (int)limit,
-	    json ? ctl_event_json : ctl_event_line, NULL) == -1) {
+	if (ledger_events(ctl->ledger, cl->after, (int)cl->limit,
+	    cl->json ? ctl_event_json : ctl_event_line, NULL) == -1) {
 		ctl_err("cannot read events: database error");
 		return ctl_flush(1);
 	}
@@ -825,38 +774,13 @@ ctl_sink(const char *name, int64_t delivered, void *arg)
 }
 
 static int
-cmd_stats(struct ctl *ctl, int argc, char **argv)
+cmd_stats(struct ctl *ctl, struct cmdline *cl)
 {
-	static const struct option lo[] = {
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-	struct args		 a = { .npos = 0 };
 	struct ledger_stats	 st;
 	struct sinks_arg	 sa;
 	struct json_object	*obj = NULL, *orders;
 	int64_t			 now, oldest = -1;
-	int			 c, i, rv, json = 0;
-
-	while ((c = getopt_long(argc, argv, "-:h", lo, NULL)) != -1) {
-		switch (c) {
-		case 1:
-			ctl_arg(&a, optarg);
-			break;
-		case OPT_JSON:
-			json = 1;
-			break;
-		case 'h':
-			return ctl_cmd_help("stats");
-		default:
-			return ctl_opt_err("stats", c, argv, lo);
-		}
-	}
-	ctl_rest(&a, argc, argv);
-	if (a.npos > 0)
-		return ctl_usage_err("stats", "unexpected argument \"%s\"",
-		    a.pos[0]);
+	int			 i, rv;
 
 	if ((rv = ctl_open(ctl, 1)) != 0)
 		return rv;
@@ -871,7 +795,7 @@ cmd_stats(struct ctl *ctl, int argc, char **argv)
 	sa.last_event_id = st.last_event_id;
 	sa.obj = NULL;
 
-	if (!json) {
+	if (!cl->json) {
 		for (i = 0; i < ST__COUNT; i++)
 			printf("%-15s%" PRId64 "\n", ledger_state_name(i),
 			    st.orders[i]);
@@ -917,39 +841,16 @@ cmd_stats(struct ctl *ctl, int argc, char **argv)
 /* ---- recheck ------------------------------------------------------------ */
 
 static int
-cmd_recheck(struct ctl *ctl, int argc, char **argv)
+cmd_recheck(struct ctl *ctl, struct cmdline *cl)
 {
-	static const struct option lo[] = {
-		{ "state", required_argument, NULL, OPT_STATE },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-	struct args		 a = { .npos = 0 };
 	enum order_state	 st;
-	const char		*state = NULL;
-	int			 c, n, rv;
+	const char		*state = cl->state;
+	int			 n, rv;
 
-	while ((c = getopt_long(argc, argv, "-:h", lo, NULL)) != -1) {
-		switch (c) {
-		case 1:
-			ctl_arg(&a, optarg);
-			break;
-		case OPT_STATE:
-			state = optarg;
-			break;
-		case 'h':
-			return ctl_cmd_help("recheck");
-		default:
-			return ctl_opt_err("recheck", c, argv, lo);
-		}
-	}
-	ctl_rest(&a, argc, argv);
-	if (a.npos > 1 || a.toomany)
-		return ctl_usage_err("recheck", "too many arguments");
-	if (a.npos == 1 && state != NULL)
+	if (cl->npos == 1 && state != NULL)
 		return ctl_usage_err("recheck", "give ORDER_ID or --state, "
 		    "not both");
-	if (a.npos == 0 && state == NULL)
+	if (cl->npos == 0 && state == NULL)
 		return ctl_usage_err("recheck", "missing ORDER_ID or --state");
 	if (state != NULL && (rv = ctl_state_arg("recheck", state, &st)) != 0)
 		return rv;
@@ -959,13 +860,13 @@ cmd_recheck(struct ctl *ctl, int argc, char **argv)
 	if (state != NULL)
 		n = ledger_recheck_state(ctl->ledger, st, util_now_ms());
 	else
-		n = ledger_recheck(ctl->ledger, a.pos[0], util_now_ms());
+		n = ledger_recheck(ctl->ledger, cl->pos[0], util_now_ms());
 	if (n == -1) {
 		ctl_err("cannot recheck: database error");
 		return 1;
 	}
 	if (n == 0 && state == NULL) {
-		ctl_err("unknown order %s", a.pos[0]);
+		ctl_err("unknown order %s", cl->pos[0]);
 		return 1;
 	}
 	printf("%d order(s) due now\n", n);
@@ -985,6 +886,7 @@ main(int argc, char *argv[])
 	};
 	const struct command	*cmd;
 	struct ctl		 ctl;
+	struct cmdline		 cl;
 	int			 c, rv;
 
 	memset(&ctl, 0, sizeof(ctl));
@@ -1017,7 +919,8 @@ main(int argc, char *argv[])
 	argc -= optind;
 	argv += optind;
 	optind = 0;	/* rescan from argv[1]: glibc and musl reinitialise */
-	rv = cmd->run(&ctl, argc, argv);
+	if ((rv = ctl_parse(cmd, argc, argv, &cl)) == -1)
+		rv = cmd->run(&ctl, &cl);
 
 	if (ctl.ledger != NULL)
 		ledger_close(ctl.ledger);
