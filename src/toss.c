@@ -236,10 +236,9 @@ static enum toss_kind
 toss_parse_body(const char *body, size_t len, const char *order_id,
     struct toss_answer *out)
 {
-	struct json_tokener	*tok;
+	static struct json_tokener	*tok;
 	struct json_object	*root, *v;
 	enum toss_kind		 kind = TOSS_MALFORMED;
-	char			*copy;
 	const char		*rt;
 	size_t			 i, end;
 	int			 parsed;
@@ -262,24 +261,30 @@ toss_parse_body(const char *body, size_t len, const char *order_id,
 		return TOSS_MALFORMED;
 	}
 
-	/* The terminating NUL tells json-c the input ends (a bare number). */
-	copy = xmalloc(len + 1);
-	memcpy(copy, body, len);
-	copy[len] = '\0';
-	if ((tok = json_tokener_new()) == NULL)
+	/* One tokener for every answer: making one per answer showed in
+	 * profiles. It is reset after use, so no state carries over. */
+	if (tok == NULL && (tok = json_tokener_new()) == NULL)
 		fatalx("%s: out of memory", __func__);
 	json_tokener_set_flags(tok,
 	    JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-	root = json_tokener_parse_ex(tok, copy, (int)len + 1);
+	root = json_tokener_parse_ex(tok, body, (int)len);
+	end = json_tokener_get_parse_end(tok);
+	/* A bare number or literal needs to see the input end: a NUL does
+	 * that, fed as one more chunk instead of copying the body. Then
+	 * the whole body was read. */
+	if (root == NULL &&
+	    json_tokener_get_error(tok) == json_tokener_continue) {
+		root = json_tokener_parse_ex(tok, "", 1);
+		end = len;
+	}
 	parsed = json_tokener_get_error(tok) == json_tokener_success;
 	if (parsed) {
-		for (end = json_tokener_get_parse_end(tok);
-		    end < len && toss_is_space((unsigned char)copy[end]); end++)
+		for (; end < len && toss_is_space((unsigned char)body[end]);
+		    end++)
 			;
 		parsed = end == len;
 	}
-	json_tokener_free(tok);
-	free(copy);
+	json_tokener_reset(tok);
 	if (!parsed) {
 		json_object_put(root);
 		out->perr = TOSS_PERR_NOT_JSON;
