@@ -102,7 +102,8 @@ log_vline(enum log_prio prio, int with_errno, const char *fmt, va_list ap)
 		    log_level_name(prio));
 	if (n < 0)
 		goto out;
-	head = (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
+	/* Never so long that the room kept below goes negative. */
+	head = (size_t)n < sizeof line - 5 ? (size_t)n : sizeof line - 5;
 	len = head;
 
 	/* Room is kept for "...\n" in case the message is cut. */
