@@ -51,12 +51,14 @@ struct daemon {
 	struct event		*ev_int;
 	struct event		*ev_hup;
 	struct event		*stop_timer;
+	struct event		*ev_damaged;	/* the ledger found damaged */
 	struct event		*once_timer;	/* --once: webhook catch-up */
 	int64_t			 once_deadline;	/* mono ms */
 	uint64_t		 once_failures;
 
 	int			 drains;	/* poller and webhook still draining */
 	int			 once;
+	int			 once_ended;	/* --once: the poller is done */
 	int			 stopping;
 	int			 exit_code;
 };
@@ -79,12 +81,14 @@ static void
 daemon_usage(FILE *fp)
 {
 	fprintf(fp,
-	    "usage: reconciled [-c FILE] [-n] [--once] [-v]... [-V]\n"
+	    "usage: reconciled [-c FILE] [-n [-n]] [--once] [-v]... [-V]\n"
 	    "  -c, --config FILE  configuration file (default:\n"
 	    "                     $RECONCILED_CONFIG, else %s)\n"
 	    "  -n, --check        check the configuration, the client\n"
-	    "                     certificate and the ledger, print\n"
-	    "                     \"configuration OK\", exit\n"
+	    "                     certificate and the ledger as a start\n"
+	    "                     does, print \"configuration OK\", exit\n"
+	    "                     (twice: also read all of the ledger for\n"
+	    "                     damage, which takes time with its size)\n"
 	    "      --once         poll every order due now, wait for the\n"
 	    "                     answers, exit\n"
 	    "  -v, --verbose      more logging (twice: with libcurl's own\n"
@@ -250,9 +254,13 @@ daemon_set_tls(struct daemon *d)
 	fetch_set_tls(d->fetch, &tls);
 }
 
-/* -n: config, identity and ledger; nothing else starts. */
+/* -n: config, identity and ledger, as a start checks them; nothing else
+ * starts. The units run it before every start and reload, so it must stay
+ * as quick as a start. full (-n -n): the ledger also gets SQLite's
+ * quick_check, which reads the whole file (seconds for millions of
+ * orders). */
 static int
-daemon_check(const char *path)
+daemon_check(const char *path, int full)
 {
 	struct config	*cfg = NULL;
 	struct ledger	*ledger;
@@ -273,6 +281,13 @@ daemon_check(const char *path)
 	if ((ledger = ledger_open(cfg->ledger_path, 0, &err)) == NULL) {
 		log_warnx("%s", err);
 		free(err);
+		config_free(cfg);
+		return EXIT_RUNTIME;
+	}
+	if (full && ledger_quick_check(ledger, &err) == -1) {
+		log_warnx("%s", err);
+		free(err);
+		ledger_close(ledger);
 		config_free(cfg);
 		return EXIT_RUNTIME;
 	}
@@ -325,27 +340,21 @@ daemon_stop_timeout(evutil_socket_t fd, short kind, void *arg)
 	event_base_loopexit(d->base, NULL);
 }
 
+/* Stops claiming and lets the requests in flight finish (bounded); the
+ * loop ends once they have. why says what asked for it. */
 static void
-daemon_on_stop(evutil_socket_t sig, short kind, void *arg)
+daemon_stop(struct daemon *d, const char *why)
 {
-	struct daemon		*d = arg;
 	struct poller_stats	 st;
 	struct timeval		 tv;
 	int64_t			 bound;
 
 	poller_get_stats(d->poller, &st);
-	if (d->stopping) {
-		log_notice("received %s again: stopping now, abandoning %zu"
-		    " request%s in flight", daemon_signame((int)sig),
-		    st.inflight, st.inflight == 1 ? "" : "s");
-		event_base_loopexit(d->base, NULL);
-		return;
-	}
 	d->stopping = 1;
 	sdnotify_stopping(d->notify);
 	bound = d->cfg->timeout_ms + STOP_MARGIN_MS;
-	log_info("received %s: stopping; waiting up to %llds for %zu request%s"
-	    " in flight", daemon_signame((int)sig), (long long)(bound / 1000),
+	log_info("%s: stopping; waiting up to %llds for %zu request%s"
+	    " in flight", why, (long long)(bound / 1000),
 	    st.inflight, st.inflight == 1 ? "" : "s");
 	if (d->control != NULL) {
 		/* No new orders or long polls while draining. */
@@ -361,6 +370,51 @@ daemon_on_stop(evutil_socket_t sig, short kind, void *arg)
 	tv.tv_sec = bound / 1000;
 	tv.tv_usec = (bound % 1000) * 1000;
 	evtimer_add(d->stop_timer, &tv);
+}
+
+static void
+daemon_on_stop(evutil_socket_t sig, short kind, void *arg)
+{
+	struct daemon		*d = arg;
+	struct poller_stats	 st;
+	char			 why[64];
+
+	if (d->stopping) {
+		poller_get_stats(d->poller, &st);
+		log_notice("received %s again: stopping now, abandoning %zu"
+		    " request%s in flight", daemon_signame((int)sig),
+		    st.inflight, st.inflight == 1 ? "" : "s");
+		event_base_loopexit(d->base, NULL);
+		return;
+	}
+	snprintf(why, sizeof(why), "received %s", daemon_signame((int)sig));
+	daemon_stop(d, why);
+}
+
+/* The ledger's damage callback, called from inside the failing ledger
+ * call: says so once and leaves the stop to the loop. Retrying cannot
+ * help, and nothing is lost by stopping: an order is settled only by a
+ * committed write, so whatever is in flight is polled again later. */
+static void
+daemon_ledger_damaged(void *arg)
+{
+	struct daemon	*d = arg;
+
+	log_warnx("ledger %s is damaged: %s; stopping: restore it from a"
+	    " backup, `reconciled -n -n` checks a file", ledger_path(d->ledger),
+	    ledger_damaged(d->ledger));
+	d->exit_code = EXIT_RUNTIME;
+	event_active(d->ev_damaged, EV_TIMEOUT, 0);
+}
+
+static void
+daemon_on_damaged(evutil_socket_t fd, short kind, void *arg)
+{
+	struct daemon	*d = arg;
+
+	/* A --once run may have ended already (its claim failed). */
+	if (!d->stopping && !d->once_ended)
+		daemon_stop(d, "the ledger is damaged");
 }
 
 /* 1 when two optional strings are equal (both NULL included). */
@@ -431,6 +485,7 @@ daemon_once_done(void *arg)
 	struct daemon		*d = arg;
 	struct poller_stats	 st;
 
+	d->once_ended = 1;
 	poller_get_stats(d->poller, &st);
 	log_info("--once: %llu attempt%s, %llu answer%s, %llu error%s,"
 	    " %llu rescheduled by a pause", (unsigned long long)st.polls,
@@ -439,7 +494,9 @@ daemon_once_done(void *arg)
 	    st.errors == 1 ? "" : "s", (unsigned long long)st.paused_attempts);
 	if (d->jsonl != NULL && sink_jsonl_deliver(d->jsonl) == -1)
 		d->exit_code = EXIT_RUNTIME;
-	if (st.ledger_errors > 0) {
+	if (ledger_damaged(d->ledger) != NULL)
+		d->exit_code = EXIT_RUNTIME;	/* said when it was found */
+	else if (st.ledger_errors > 0) {
 		log_warnx("--once: the ledger failed %llu time%s",
 		    (unsigned long long)st.ledger_errors,
 		    st.ledger_errors == 1 ? "" : "s");
@@ -496,6 +553,11 @@ daemon_teardown(struct daemon *d)
 		event_free(d->ev_hup);
 	if (d->stop_timer != NULL)
 		event_free(d->stop_timer);
+	/* Closing may still roll back: not into a freed event. */
+	if (d->ledger != NULL)
+		ledger_set_damaged_cb(d->ledger, NULL, NULL);
+	if (d->ev_damaged != NULL)
+		event_free(d->ev_damaged);
 	if (d->once_timer != NULL)
 		event_free(d->once_timer);
 	control_free(d->control);
@@ -738,6 +800,14 @@ daemon_run(struct daemon *d)
 		daemon_teardown(d);
 		return EXIT_RUNTIME;
 	}
+	/* From here every ledger call may find the file damaged. */
+	if ((d->ev_damaged = event_new(d->base, -1, 0, daemon_on_damaged,
+	    d)) == NULL) {
+		log_warnx("cannot set up the event loop");
+		daemon_teardown(d);
+		return EXIT_RUNTIME;
+	}
+	ledger_set_damaged_cb(d->ledger, daemon_ledger_damaged, d);
 	if ((d->fetch = fetch_new(d->base, &err)) == NULL) {
 		log_warnx("%s", err);
 		free(err);
@@ -756,7 +826,8 @@ daemon_run(struct daemon *d)
 		log_warnx("%s", err);
 		free(err);
 		daemon_teardown(d);
-		return EX_CONFIG;
+		/* A damaged ledger (said already) is no configuration error. */
+		return d->exit_code == EXIT_RUNTIME ? EXIT_RUNTIME : EX_CONFIG;
 	}
 
 	/* control (not for a --once run) */
@@ -828,7 +899,7 @@ main(int argc, char *argv[])
 			explicit_path = optarg;
 			break;
 		case 'n':
-			check = 1;
+			check++;
 			break;
 		case 'O':
 			d.once = 1;
@@ -881,7 +952,7 @@ main(int argc, char *argv[])
 	d.config_path = config_path(explicit_path);
 
 	if (check)
-		rc = daemon_check(d.config_path);
+		rc = daemon_check(d.config_path, check > 1);
 	else {
 		log_info("reconciled %s starting (libevent %s, libcurl %s"
 		    " with %s, json-c %s, SQLite %s)", PACKAGE_VERSION,

@@ -95,13 +95,36 @@ struct ledger_stats {
 struct ledger;
 
 /* Opens (creating with mode 0600 if absent, unless readonly) and migrates.
- * Refuses a file that is not an SQLite database, one that is not a ledger
- * (has tables but no ledger schema) and one from a newer schema.
- * Returns NULL and sets *err (caller frees) on failure. */
+ * Refuses, without writing to it, a file that is not an SQLite database,
+ * one that is not a ledger (has tables but no ledger schema), one from a
+ * newer schema and one whose schema SQLite finds damaged; refuses a ledger
+ * that lacks a table, index or trigger of this build's schema. Only the
+ * schema is read: damage in data pages shows later (ledger_damaged(),
+ * ledger_quick_check()). Returns NULL and sets *err (caller frees). */
 struct ledger	*ledger_open(const char *path, int readonly, char **err);
 void		 ledger_close(struct ledger *);
-/* The last SQLite error message of this connection (for log lines). */
+/* The path it was opened with. */
+const char	*ledger_path(struct ledger *);
+/* Why the last failed ledger call failed (for log lines): the first cause
+ * SQLite or the ledger gave, kept across the rollback that followed it. */
 const char	*ledger_errmsg(struct ledger *);
+/* The SQLite (extended) result code of that cause; 0 if none was kept. */
+int		 ledger_errcode(struct ledger *);
+
+/* NULL while the file is sound; once any statement found it damaged
+ * (SQLITE_CORRUPT, SQLITE_NOTADB), SQLite's reason, for good: no retry
+ * can help. */
+const char	*ledger_damaged(struct ledger *);
+/* fn(arg) is called once, from inside the ledger call that first finds
+ * the file damaged; it must only schedule work (the call is still on the
+ * stack), and takes over saying so (without it the ledger logs it). */
+void		 ledger_set_damaged_cb(struct ledger *, void (*fn)(void *),
+		    void *arg);
+/* Runs PRAGMA quick_check, which reads the whole file (time grows with
+ * the ledger: for `reconciled -n`, not for every open). Returns 0 when
+ * the file is sound; -1 and *err (caller frees) otherwise, "ledger PATH
+ * is damaged: <first problem SQLite names>" for damage. */
+int		 ledger_quick_check(struct ledger *, char **err);
 
 /* Batch transactions. Every function below that writes may be called
  * inside one; outside one each runs in its own transaction. */

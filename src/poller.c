@@ -640,6 +640,18 @@ poller_write_results(struct poller *p, int fill)
 			poller_fill(p);
 		return;
 	}
+	if (ledger_damaged(p->ledger) != NULL) {
+		/* Nothing can be written, and the daemon is stopping (it said
+		 * why): the orders are polled again once the ledger is
+		 * restored. */
+		while ((j = TAILQ_FIRST(&p->results)) != NULL) {
+			log_debug("poller: order %s: result dropped: the"
+			    " ledger is damaged", j->order.order_id);
+			TAILQ_REMOVE(&p->results, j, entry);
+			poller_job_free(p, j);
+		}
+		return;
+	}
 	if (ledger_begin(p->ledger) == -1) {
 		log_warnx("poller: cannot begin a ledger transaction: %s; the"
 		    " results are dropped and those orders polled again when"
@@ -654,6 +666,10 @@ poller_write_results(struct poller *p, int fill)
 		return;
 	}
 	TAILQ_FOREACH(j, &p->results, entry) {
+		if (ledger_damaged(p->ledger) != NULL) {
+			failed++;	/* the rest cannot be written either */
+			break;
+		}
 		if (j->result == JOB_APPLY) {
 			if (ledger_apply(p->ledger, &j->order, &j->upd,
 			    j->now) == -1) {
@@ -689,7 +705,10 @@ poller_write_results(struct poller *p, int fill)
 	 * second request from starting). */
 	if (fill)
 		poller_fill(p);
-	if (ledger_commit(p->ledger) == -1) {
+	if (ledger_damaged(p->ledger) != NULL) {
+		/* Found damaged during the batch: nothing more goes into it. */
+		ledger_rollback(p->ledger);
+	} else if (ledger_commit(p->ledger) == -1) {
 		p->stats.ledger_errors++;
 		log_warnx("poller: commit of %d results failed: %s; those"
 		    " orders are polled again when their leases expire", n,
@@ -866,6 +885,10 @@ poller_fill(struct poller *p)
 		poller_once_check(p);
 		return;
 	}
+	/* A damaged ledger stops the daemon: claim nothing meanwhile (each
+	 * try would only fail again). */
+	if (ledger_damaged(p->ledger) != NULL)
+		return;
 	mono = util_mono_ms();
 	now = util_now_ms();
 	p->rate_blocked = 0;
@@ -918,8 +941,10 @@ poller_fill(struct poller *p)
 		n = ledger_claim_due(p->ledger, claim_now, lease, p->scratch,
 		    want);
 		if (n < 0) {
-			log_warnx("poller: cannot claim due orders: %s",
-			    ledger_errmsg(p->ledger));
+			/* Damage is said once, by whoever stops the daemon. */
+			if (ledger_damaged(p->ledger) == NULL)
+				log_warnx("poller: cannot claim due orders: %s",
+				    ledger_errmsg(p->ledger));
 			p->stats.ledger_errors++;
 			if (p->once) {
 				p->once_stop = 1;

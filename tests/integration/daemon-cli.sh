@@ -23,7 +23,7 @@ config_with()
 	unset CFG_CERT CFG_KEY
 }
 
-USAGE_LINE='usage: reconciled [-c FILE] [-n] [--once] [-v]... [-V]'
+USAGE_LINE='usage: reconciled [-c FILE] [-n [-n]] [--once] [-v]... [-V]'
 
 step "-V: the versions of reconciled and its libraries"
 assert_exit 0 rd -V
@@ -68,6 +68,8 @@ assert_eq "configuration OK" "$(out)" "-n with \$RECONCILED_CONFIG"
 assert_exit 0 rd --check --config "$CONF"
 assert_eq "configuration OK" "$(out)" "--check --config"
 [ -f "$LEDGER" ] || fail "-n did not create the ledger"
+assert_exit 0 rd -n -n -c "$CONF"
+assert_eq "configuration OK" "$(out)" "-n -n (the whole ledger read) on a good ledger"
 
 step "-n on bad configurations: 78 and why"
 assert_exit 78 rd -n -c "$T/missing.conf"

@@ -1176,12 +1176,15 @@ test_transaction(void **state)
 
 static sqlite3	*captured_db;
 
+/* Keeps the first connection opened: the ledger's own (ledger_open opens
+ * helper connections after it). */
 static int
 capture_db(sqlite3 *db, char **errmsg, const struct sqlite3_api_routines *api)
 {
 	(void)errmsg;
 	(void)api;
-	captured_db = db;
+	if (captured_db == NULL)
+		captured_db = db;
 	return SQLITE_OK;
 }
 
@@ -1248,6 +1251,248 @@ test_query_plans(void **state)
 	    " orders_state (state=?)\n");
 }
 
+/* ---- damage and errors ---- */
+
+static void
+assert_no_side_files(struct fixture *f)
+{
+	char	 p[160];
+	size_t	 i;
+
+	for (i = 1; i < sizeof(side_files) / sizeof(side_files[0]); i++) {
+		fixture_path(f, side_files[i], p, sizeof(p));
+		if (file_exists(p))
+			fail_msg("%s was left behind", p);
+	}
+}
+
+static void
+test_refuse_foreign_wal(void **state)
+{
+	struct fixture	*f = *state;
+
+	/* WAL mode: even reading it makes -wal and -shm files, and a
+	 * read-only connection cannot remove them. */
+	sql_exec(f->path, "PRAGMA journal_mode = WAL;"
+	    " CREATE TABLE notes (x TEXT); INSERT INTO notes VALUES ('keep')");
+	assert_no_side_files(f);
+	assert_refused(f, 1, "not a reconciled ledger");
+	assert_no_side_files(f);
+	assert_refused(f, 0, "not a reconciled ledger");
+	assert_no_side_files(f);
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM notes"), 1);
+}
+
+static void
+test_refuse_incomplete(void **state)
+{
+	struct fixture	*f = *state;
+	const char	*want = "not a complete reconciled ledger: index"
+	    " orders_due is missing; restore it from a backup";
+
+	ledger_close(f->l);
+	f->l = NULL;
+	sql_exec(f->path, "DROP INDEX orders_due");
+	assert_refused(f, 0, want);
+	assert_refused(f, 1, want);
+	sql_exec(f->path, "CREATE INDEX orders_due ON orders (prio,"
+	    " next_poll_at) WHERE next_poll_at IS NOT NULL;"
+	    " DROP TRIGGER events_count_insert");
+	assert_refused(f, 0, "not a complete reconciled ledger: trigger"
+	    " events_count_insert is missing; restore it from a backup");
+}
+
+/* Overwrites page pgno (1-based) of the closed ledger with zeros. */
+static void
+zero_page(struct fixture *f, int64_t pgno)
+{
+	int64_t	 size = sql_int(f->path, "PRAGMA page_size");
+	char	*zeros;
+	int	 fd;
+
+	zeros = calloc(1, (size_t)size);
+	assert_non_null(zeros);
+	fd = open(f->path, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, zeros, (size_t)size, (pgno - 1) * size),
+	    size);
+	assert_int_equal(close(fd), 0);
+	free(zeros);
+}
+
+/* A ledger of n orders (several pages), closed. */
+static void
+make_ledger(struct fixture *f, int n)
+{
+	char	 id[32], ref[200];
+	int	 i;
+
+	memset(ref, 'r', sizeof(ref) - 1);
+	ref[sizeof(ref) - 1] = '\0';
+	assert_int_equal(ledger_begin(f->l), 0);
+	for (i = 0; i < n; i++) {
+		snprintf(id, sizeof(id), "dmg-%04d", i);
+		add(f->l, id, "1001", NULL, ref, T0 + i, LEDGER_ADDED);
+	}
+	assert_int_equal(ledger_commit(f->l), 0);
+	ledger_close(f->l);
+	f->l = NULL;
+	assert_no_side_files(f);
+}
+
+static void
+test_refuse_damaged_schema(void **state)
+{
+	struct fixture	*f = *state;
+	char		*err = NULL, want[256];
+	int		 fd;
+
+	make_ledger(f, 50);
+	/* Page 1 past its 100-byte header: the schema table's root. */
+	fd = open(f->path, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "\377\377\377\377\377\377\377\377", 8,
+	    100), 8);
+	assert_int_equal(close(fd), 0);
+	snprintf(want, sizeof(want), "ledger %s is damaged: database disk"
+	    " image is malformed", f->path);
+	f->l = ledger_open(f->path, 0, &err);
+	assert_null(f->l);
+	assert_string_equal(err, want);
+	free(err);
+	err = NULL;
+	assert_no_side_files(f);
+	f->l = ledger_open(f->path, 1, &err);
+	assert_null(f->l);
+	assert_string_equal(err, want);
+	free(err);
+	err = NULL;
+	assert_no_side_files(f);
+}
+
+static int	damaged_calls;
+
+static void
+count_damaged(void *arg)
+{
+	(void)arg;
+	damaged_calls++;
+}
+
+static void
+test_quick_check(void **state)
+{
+	struct fixture	*f = *state;
+	struct order	 o[4];
+	char		*err = NULL, *before, *after, want[256];
+	size_t		 blen, alen;
+
+	/* A sound ledger passes. */
+	assert_int_equal(ledger_quick_check(f->l, &err), 0);
+	assert_null(err);
+	assert_null(ledger_damaged(f->l));
+
+	make_ledger(f, 300);
+	zero_page(f, sql_int(f->path, "SELECT rootpage FROM sqlite_schema"
+	    " WHERE name = 'orders'"));
+	before = slurp(f->path, &blen);
+
+	/* A data page is not read by the open: the open succeeds... */
+	f->l = ledger_open(f->path, 0, &err);
+	if (f->l == NULL)
+		fail_msg("ledger_open: %s", err);
+	assert_null(ledger_damaged(f->l));
+	/* ... and quick_check finds it. */
+	assert_int_equal(ledger_quick_check(f->l, &err), -1);
+	assert_non_null(err);
+	snprintf(want, sizeof(want), "ledger %s is damaged: ", f->path);
+	if (strncmp(err, want, strlen(want)) != 0 ||
+	    strlen(err) == strlen(want) || strchr(err, '\n') != NULL)
+		fail_msg("quick_check: %s", err);
+	free(err);
+	assert_non_null(ledger_damaged(f->l));
+	ledger_close(f->l);
+	f->l = NULL;
+
+	/* At run time: the claim reads the page, fails for good, and the
+	 * callback hears of it once, whatever follows. */
+	f->l = ledger_open(f->path, 0, &err);
+	if (f->l == NULL)
+		fail_msg("ledger_open: %s", err);
+	damaged_calls = 0;
+	ledger_set_damaged_cb(f->l, count_damaged, NULL);
+	assert_int_equal(ledger_claim_due(f->l, T0 + 1000, 10, o, 4), -1);
+	assert_int_equal(damaged_calls, 1);
+	assert_int_equal(ledger_errcode(f->l) & 0xff, SQLITE_CORRUPT);
+	assert_string_equal(ledger_errmsg(f->l),
+	    "database disk image is malformed");
+	assert_string_equal(ledger_damaged(f->l),
+	    "database disk image is malformed");
+	assert_int_equal(ledger_claim_due(f->l, T0 + 1000, 10, o, 4), -1);
+	assert_int_equal(ledger_get(f->l, "dmg-0001", &o[0]), -1);
+	assert_int_equal(damaged_calls, 1);
+	ledger_close(f->l);
+	f->l = NULL;
+
+	/* None of it wrote to the file or left anything next to it. */
+	after = slurp(f->path, &alen);
+	assert_int_equal(alen, blen);
+	assert_memory_equal(after, before, blen);
+	free(before);
+	free(after);
+	assert_no_side_files(f);
+}
+
+/* A failed write reports SQLite's cause, not the "not an error" that the
+ * rollback after it leaves in the connection. */
+static void
+test_errmsg_kept(void **state)
+{
+	struct fixture		*f = *state;
+	struct order		 o;
+	enum ledger_add_result	 res;
+	char			*err = NULL, id[32], ref[1000], sql[64];
+	int			 i, rc = 0;
+
+	captured_db = NULL;
+	sqlite3_auto_extension((void (*)(void))capture_db);
+	f->l = ledger_open(f->path, 0, &err);
+	sqlite3_reset_auto_extension();
+	if (f->l == NULL)
+		fail_msg("ledger_open: %s", err);
+	assert_non_null(captured_db);
+	assert_null(ledger_damaged(f->l));
+
+	/* No room for one more page: the next insert that needs one fails
+	 * half way through its transaction. */
+	snprintf(sql, sizeof(sql), "PRAGMA max_page_count = %lld",
+	    (long long)sql_int(f->path, "PRAGMA page_count") + 1);
+	assert_int_equal(sqlite3_exec(captured_db, sql, NULL, NULL, NULL),
+	    SQLITE_OK);
+	memset(ref, 'r', sizeof(ref) - 1);
+	ref[sizeof(ref) - 1] = '\0';
+	for (i = 0; i < 1000 && rc == 0; i++) {
+		snprintf(id, sizeof(id), "full-%04d", i);
+		rc = ledger_add(f->l, id, "1", NULL, ref, T0, &res);
+	}
+	assert_int_equal(rc, -1);
+	assert_true(i > 1);
+	assert_string_equal(ledger_errmsg(f->l), "database or disk is full");
+	assert_int_equal(ledger_errcode(f->l) & 0xff, SQLITE_FULL);
+	/* Not damage: it may pass. */
+	assert_null(ledger_damaged(f->l));
+	/* The rollback happened: nothing of the failed add is there. */
+	assert_int_equal(sqlite3_get_autocommit(captured_db), 1);
+
+	/* A later success forgets the cause; the ledger's own findings are
+	 * reported the same way. */
+	assert_int_equal(ledger_get(f->l, "full-0000", &o), 1);
+	assert_int_equal(ledger_errcode(f->l), 0);
+	assert_int_equal(ledger_commit(f->l), -1);
+	assert_string_equal(ledger_errmsg(f->l),
+	    "commit: no transaction is open");
+}
+
 int
 main(void)
 {
@@ -1275,6 +1520,11 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_next_due_recheck, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_transaction, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_query_plans, setup_dir, teardown),
+		cmocka_unit_test_setup_teardown(test_refuse_foreign_wal, setup_dir, teardown),
+		cmocka_unit_test_setup_teardown(test_refuse_incomplete, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_refuse_damaged_schema, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_quick_check, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_errmsg_kept, setup_dir, teardown),
 	};
 
 	log_init("test_ledger", 0);
