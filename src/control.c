@@ -645,6 +645,16 @@ control_is(struct evhttp_request *req, enum evhttp_cmd_type want,
 	return 0;
 }
 
+/* GET, or HEAD where a prober (a load balancer, a monitor) may use it:
+ * the same answer without its body (control_send drops it). */
+static int
+control_is_get_head(struct evhttp_request *req)
+{
+	if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD)
+		return 1;
+	return control_is(req, EVHTTP_REQ_GET, "GET, HEAD");
+}
+
 static void
 control_request(struct evhttp_request *req, void *arg)
 {
@@ -681,10 +691,10 @@ control_request(struct evhttp_request *req, void *arg)
 		if (control_is(req, EVHTTP_REQ_GET, "GET"))
 			control_events(c, req, query);
 	} else if (strcmp(path, "/metrics") == 0) {
-		if (control_is(req, EVHTTP_REQ_GET, "GET"))
+		if (control_is_get_head(req))
 			control_metrics(c, req);
 	} else if (strcmp(path, "/healthz") == 0) {
-		if (control_is(req, EVHTTP_REQ_GET, "GET"))
+		if (control_is_get_head(req))
 			control_healthz(c, req);
 	} else
 		control_not_found(req, "no such endpoint");

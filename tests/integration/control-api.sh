@@ -240,10 +240,13 @@ assert_eq GET "$(hdr Allow)" "Allow for /v1/orders/{id}"
 http GET /v1/orders/c-fail/recheck
 expect_error 405 method_not_allowed "GET recheck"
 assert_eq POST "$(hdr Allow)" "Allow for recheck"
-for p in /v1/events /metrics /healthz; do
+http POST /v1/events
+expect_error 405 method_not_allowed "POST /v1/events"
+assert_eq GET "$(hdr Allow)" "Allow for /v1/events"
+for p in /metrics /healthz; do
 	http POST "$p"
 	expect_error 405 method_not_allowed "POST $p"
-	assert_eq GET "$(hdr Allow)" "Allow for $p"
+	assert_eq "GET, HEAD" "$(hdr Allow)" "Allow for $p"
 done
 for p in / /v1 /v1/orders/ /v1/orders/c-fail/x /v1/events/1 /metricsx; do
 	http GET "$p"
@@ -398,6 +401,11 @@ step "/healthz: 503 while a 429 pauses the poller, 200 after"
 http GET /healthz
 expect 200 application/json "healthz"
 assert_eq '{"status":"ok"}' "$(printf '%s' "$BODY" | jq -c .)" "healthy"
+# A load balancer may probe with HEAD: the same status, no body.
+assert_eq "200 0" "$(curl_to -sS -I -o /dev/null -w '%{http_code} %{size_download}' \
+    "$BASE/healthz")" "HEAD /healthz: status and body bytes"
+assert_eq "200 0" "$(curl_to -sS -I -o /dev/null -w '%{http_code} %{size_download}' \
+    "$BASE/metrics")" "HEAD /metrics: status and body bytes"
 http POST /v1/orders -d '{"orderId":"c-429","userKey":"10"}'
 expect 201 application/json "c-429"
 wait_until 5 "/healthz answers 503" \
