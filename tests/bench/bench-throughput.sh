@@ -1,0 +1,117 @@
+#!/bin/sh
+# make bench, scenario 1: throughput against the raw HTTP ceiling. In one
+# run: tests/bench/ceiling (libcurl multi with the daemon's TLS settings,
+# keep-alive, HTTP/2 offered, 256 concurrent requests, no ledger) POSTs
+# BENCH_CEIL_REQUESTS status requests to toss-sim --latency 20 and counts
+# completed 200 SUCCESS answers; then the daemon (max_inflight 256, no rate
+# limit, synchronous=FULL, its group commit) drains BENCH_TP_ORDERS orders
+# that answer ORDER_IN_PROGRESS once and PAYMENT_COMPLETED on the next poll.
+# Polls and their span come from the ledger as in daemon-bench.sh; CPU from
+# /proc/PID/stat, peak RSS from VmHWM. BENCH_PERF=FILE also records the
+# daemon with perf record -g into FILE.
+# Knobs: BENCH_TP_ORDERS (100000), BENCH_CEIL_REQUESTS (2 x orders),
+# BENCH_CONCURRENCY (256).
+: "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
+: "${top_builddir:=$(pwd)}"
+export top_srcdir top_builddir
+. "$top_srcdir/tests/bench/lib-bench.sh"
+
+CEILING=$top_builddir/tests/bench/ceiling
+require_file "$CEILING"
+N=${BENCH_TP_ORDERS:-100000}
+CONC=${BENCH_CONCURRENCY:-256}
+CEIL_N=${BENCH_CEIL_REQUESTS:-$((2 * N))}
+
+bench_header "scenario 1: throughput vs the raw HTTP ceiling"
+echo "toss-sim --latency 20; concurrency $CONC; ceiling $CEIL_N requests;" \
+    "daemon $N orders x 2 polls"
+# synchronous is not a configuration key: ledger_open() sets it.
+sync=$(grep -o 'PRAGMA synchronous = [A-Z]*' "$top_srcdir/src/ledger.c" |
+    head -n 1 | sed 's/PRAGMA //')
+echo "ledger: $sync (src/ledger.c ledger_open, not configurable)," \
+    "one transaction per loop turn for results and claims (poller)"
+
+SIM_LOG=/dev/null	# 200,000 log lines would cost the simulator
+start_sim "$BENCH_SCENARIO" --latency 20
+sim_cpu0=$(cpu_ms "$SIM_PID")
+
+echo "ceiling run: $CEIL_N requests..." >&2
+ceil=$("$CEILING" --url "https://127.0.0.1:$SIM_PORT" \
+    --cert "$T/certs/client.crt" --key "$T/certs/client.key" \
+    --ca "$T/certs/ca.crt" --concurrency "$CONC" --requests "$CEIL_N" \
+    --prefix cl- 2>"$T/ceiling.err") || true
+[ -n "$ceil" ] || fail "the ceiling client printed nothing: $(cat "$T/ceiling.err")"
+set -- $ceil
+ceil_ok=$1 ceil_bad=$2 ceil_wall=$3 ceil_rps=$4 ceil_cpu=$5 ceil_ms1k=$6 ceil_rss=$7
+sim_cpu1=$(cpu_ms "$SIM_PID")
+
+echo "daemon run: $N orders..." >&2
+CFG_MAX_INFLIGHT=$CONC CFG_RATE_LIMIT=0 CFG_BACKOFF_MIN=100ms \
+    CFG_BACKOFF_MAX=1s CFG_TIMEOUT=10s CFG_CONNECT_TIMEOUT=3s \
+    write_daemon_config
+rm -f "$LEDGER"*
+gen tp- "$N" >"$T/orders.jsonl"
+ctl import "$T/orders.jsonl" >/dev/null ||
+    fail "import failed: $(tail -n 3 "$CTL_ERR")"
+rm -f "$T/orders.jsonl"
+DAEMON_LOG=$T/daemon-tp.log
+start_daemon
+t_start=$(now_ms)
+PERF_PID=
+if [ -n "${BENCH_PERF:-}" ]; then
+	perf record -g -o "$BENCH_PERF" -p "$DAEMON_PID" >"$T/perf.out" 2>&1 &
+	PERF_PID=$!
+	at_exit '[ -z "$PERF_PID" ] || kill -INT "$PERF_PID" 2>/dev/null'
+fi
+deadline=$((t_start + 900000))
+while [ "$(ctl stats --json | jq -r '.orders.pending + .orders.held')" != 0 ]; do
+	[ "$(now_ms)" -lt "$deadline" ] || fail "orders still pending after 15 minutes"
+	sleep 0.5
+done
+d_cpu=$(cpu_ms "$DAEMON_PID")
+d_hwm=$(proc_kb "$DAEMON_PID" VmHWM)
+if [ -n "$PERF_PID" ]; then
+	kill -INT "$PERF_PID" 2>/dev/null
+	wait "$PERF_PID" 2>/dev/null || true
+	PERF_PID=
+fi
+sim_cpu2=$(cpu_ms "$SIM_PID")
+st=0
+stop_daemon || st=$?
+[ "$st" = 0 ] || fail "reconciled exited $st on SIGTERM"
+stop_sim || true
+set -- $(sql "$LEDGER" "SELECT sum(polls + errors), sum(errors),
+    (SELECT min(at) FROM transitions), max(updated_at), sum(state = 'granted')
+    FROM orders;" | tr '|' ' ')
+polls=$1 errors=$2 first=$3 last=$4 granted=$5
+rm -f "$LEDGER"*
+
+awk -v c_ok="$ceil_ok" -v c_bad="$ceil_bad" -v c_wall="$ceil_wall" \
+    -v c_rps="$ceil_rps" -v c_cpu="$ceil_cpu" -v c_1k="$ceil_ms1k" \
+    -v c_rss="$ceil_rss" -v polls="$polls" -v errors="$errors" \
+    -v first="$first" -v last="$last" -v cpu="$d_cpu" -v hwm="$d_hwm" \
+    -v s_ceil="$((sim_cpu1 - sim_cpu0))" -v s_d="$((sim_cpu2 - sim_cpu1))" 'BEGIN {
+	wall = (last - first) / 1000
+	printf "%-9s %9s %7s %8s %9s %9s %8s %8s %9s\n", "client", "answers",
+	    "errors", "wall s", "req/s", "CPU ms", "ms/1k", "peakRSS", "sim CPU"
+	printf "%-9s %9d %7d %8.2f %9.0f %9.0f %8.1f %6.1fMi %8.1fs\n", "ceiling",
+	    c_ok, c_bad, c_wall, c_rps, c_cpu, c_1k, c_rss / 1024, s_ceil / 1000
+	printf "%-9s %9d %7d %8.2f %9.0f %9d %8.1f %6.1fMi %8.1fs\n", "daemon",
+	    polls, errors, wall, (wall > 0 ? polls / wall : 0), cpu,
+	    (polls > 0 ? cpu * 1000 / polls : 0), hwm / 1024, s_d / 1000
+}'
+[ "$granted" = "$N" ] || echo "note: only $granted of $N orders were granted"
+[ "$ceil_bad" = 0 ] || echo "note: the ceiling client saw $ceil_bad failed requests (not counted)"
+echo "(daemon polls from the ledger: polls + errors; span from the first" \
+    "transition to the last update. Its CPU includes start-up and 256 handshakes;" \
+    "so does the ceiling's.)"
+
+tp=$(awk -v p="$polls" -v f="$first" -v l="$last" 'BEGIN { printf "%.0f", (l > f ? p * 1000 / (l - f) : 0) }')
+frac=$(awk -v a="$tp" -v b="$ceil_rps" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+ms1k=$(awk -v c="$d_cpu" -v p="$polls" 'BEGIN { printf "%.1f", (p > 0 ? c * 1000 / p : 0) }')
+verdict "daemon polls/s / ceiling req/s >= 0.8" "$tp/$ceil_rps = $frac" "$(cmp_ok "$frac" '>=' 0.8)"
+verdict "daemon CPU per 1,000 polls < 60 ms" "$ms1k ms" "$(cmp_ok "$ms1k" '<' 60)"
+verdict "daemon peak RSS (VmHWM) < 48 MiB" "$(mib "$d_hwm") MiB" "$(cmp_ok "$d_hwm" '<' 49152)"
+summary throughput
+check_sanitizers
+exit 0
