@@ -893,8 +893,15 @@ poller_fill(struct poller *p)
 	now = util_now_ms();
 	p->rate_blocked = 0;
 	if (p->check != NULL) {
-		poller_fill_check(p, mono);
-		return;
+		/* A pause that began meanwhile (an alert read on another
+		 * connection, a 429) has answered the question or makes it
+		 * wait: the order goes back as it was, like the others. */
+		if (p->pause != PAUSE_NONE && !p->check_sent)
+			poller_check_abandon(p);
+		else {
+			poller_fill_check(p, mono);
+			return;
+		}
 	}
 
 	if (p->pause != PAUSE_NONE && !p->probing) {

@@ -230,13 +230,24 @@ toss_parse_fail(struct json_object *error, struct toss_answer *out)
 		    (size_t)json_object_get_string_len(v));
 }
 
+/* The answer parser's tokener, made on first use (toss_cleanup frees it). */
+static struct json_tokener	*toss_tok;
+
+void
+toss_cleanup(void)
+{
+	if (toss_tok != NULL)
+		json_tokener_free(toss_tok);
+	toss_tok = NULL;
+}
+
 /* Parses body[len] into out. Returns TOSS_STATUS, TOSS_FAIL, or
  * TOSS_MALFORMED with out->perr saying why. */
 static enum toss_kind
 toss_parse_body(const char *body, size_t len, const char *order_id,
     struct toss_answer *out)
 {
-	static struct json_tokener	*tok;
+	struct json_tokener	*tok;
 	struct json_object	*root, *v;
 	enum toss_kind		 kind = TOSS_MALFORMED;
 	const char		*rt;
@@ -263,8 +274,9 @@ toss_parse_body(const char *body, size_t len, const char *order_id,
 
 	/* One tokener for every answer: making one per answer showed in
 	 * profiles. It is reset after use, so no state carries over. */
-	if (tok == NULL && (tok = json_tokener_new()) == NULL)
+	if (toss_tok == NULL && (toss_tok = json_tokener_new()) == NULL)
 		fatalx("%s: out of memory", __func__);
+	tok = toss_tok;
 	json_tokener_set_flags(tok,
 	    JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
 	root = json_tokener_parse_ex(tok, body, (int)len);

@@ -11,8 +11,10 @@ KINDS="f-paid-:20 f-purch-:10 f-prog-:10 f-fail-:10 f-refund-:10 f-mism-:10 f-go
 TOTAL=80
 
 start_sim "$SCENARIOS/faults.json" --seed "${SIM_SEED:-20251128}"
-CFG_TIMEOUT=1s
-CFG_CONNECT_TIMEOUT=1s
+# Long enough that a clean answer never times out on a busy 2-core machine
+# (an ASan build among other tests): a timeout here must be a stall.
+CFG_TIMEOUT=3s
+CFG_CONNECT_TIMEOUT=3s
 CFG_NOT_FOUND_GRACE=3s
 write_daemon_config
 
