@@ -6,7 +6,8 @@
 # API (it prints RSS and open descriptors after the warm-up and at the end).
 # `make check` runs the same scripts with short settings.
 #
-# usage: sh tests/reliability.sh        (from a build directory; or set
+# usage: make reliability               (in a build directory), or
+#        sh tests/reliability.sh        (from a build directory; or set
 #        top_srcdir and top_builddir)   exit 0 when every part passes
 # Overrides: CRASH_KILLS CRASH_ORDERS CRASH_IMPORT_KILLS CRASH_SEED
 #            SOAK_SECONDS SOAK_WARMUP SOAK_RATE

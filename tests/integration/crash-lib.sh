@@ -9,8 +9,102 @@
 # Sourced once, even when a script uses both crash-lib.sh and fault-lib.sh.
 [ -n "${DAEMON_LOG:-}" ] || . "$top_srcdir/tests/integration/lib-daemon.sh"
 
-# A kind is an orderId prefix; expect_kind (defined by the script) prints
-# "STATE EVENT-TYPES..." for one orderId, e.g. "refunded grant refund".
+# A kind is an orderId prefix; expect_kind prints "STATE EVENT-TYPES..." for
+# one orderId, e.g. "refunded grant refund". The kinds below are those of
+# scenarios/crash.json (c-*), scenarios/fault-disk.json (d-*) and
+# scenarios/valgrind.json (v-*); a script may define its own expect_kind.
+# Per line: prefix:state:event types (comma-separated, in order).
+CRASH_KINDS="c-paid-:granted:grant
+c-purch-:granted:grant
+c-prog-:granted:grant
+c-err-:granted:grant
+c-fail-:failed:failed
+c-refund-:refunded:refund
+c-grref-:refunded:grant,refund
+c-mism-:mismatch:mismatch
+c-gone-:not_found:not_found
+c-late-:granted:grant
+c-unk-:held:held
+c-unkpaid-:granted:held,grant
+c-anom-:granted:grant,anomaly
+c-expire-:expired:expired"
+DISK_KINDS="d-early-:granted:grant
+d-paid-:granted:grant
+d-fail-:failed:failed
+d-refund-:refunded:grant,refund"
+VALGRIND_KINDS="v-paid-:granted:grant
+v-purch-:granted:grant
+v-trunc-:failed:failed
+v-garb-:refunded:refund
+v-envfail-:mismatch:mismatch
+v-stall-:granted:grant
+v-big-:failed:failed
+v-other-:granted:grant
+v-429-:granted:grant
+v-prog-:granted:grant
+v-err-:granted:grant
+v-grref-:refunded:grant,refund
+v-anom-:granted:grant,anomaly
+v-gone-:not_found:not_found
+v-late-:granted:grant
+v-unk-:held:held
+v-unkpaid-:granted:held,grant
+v-expire-:expired:expired"
+
+expect_kind()
+{
+	printf '%s\n%s\n%s\n' "$CRASH_KINDS" "$DISK_KINDS" "$VALGRIND_KINDS" |
+	    while IFS=: read -r _cl_k _cl_s _cl_e; do
+		case $1 in
+		"$_cl_k"*)	echo "$_cl_s $(echo "$_cl_e" | tr ',' ' ')"; return ;;
+		esac
+	done
+}
+
+# kind_prefixes KINDS: the orderId prefixes of a kinds list, one per line.
+kind_prefixes()
+{
+	printf '%s\n' "$1" | cut -d: -f1
+}
+
+# make_orders USER_KEY_BASE PREFIX:COUNT...: $T/orders.jsonl with COUNT
+# orders PREFIX0001.. for each PREFIX, userKeys from USER_KEY_BASE + 1.
+make_orders()
+{
+	_cl_base=$1
+	shift
+	for _cl_pc in "$@"; do
+		awk -v p="${_cl_pc%:*}" -v n="${_cl_pc##*:}" -v b="$_cl_base" 'BEGIN {
+		    for (i = 1; i <= n; i++)
+			printf "{\"orderId\":\"%s%04d\",\"userKey\":\"%d\"}\n", p, i, b + i }'
+	done >"$T/orders.jsonl"
+}
+
+# write_crash_config [LINE...]: write_daemon_config with every status of
+# the scenarios mapped (unknown ones held), the JSONL sink in
+# $T/events.jsonl and, once start_webhook ran, the webhook; LINEs go to
+# [events].
+write_crash_config()
+{
+	write_daemon_config "[status]" "PURCHASED = grant" \
+	    "PAYMENT_COMPLETED = grant" "ORDER_IN_PROGRESS = wait" \
+	    "ERROR = retry" "FAILED = fail" "REFUNDED = refund" \
+	    "NOT_FOUND = not_found" "MINIAPP_MISMATCH = mismatch" "* = hold" \
+	    "[events]" "jsonl = $T/events.jsonl" \
+	    ${WEBHOOK_URL:+"webhook_url = $WEBHOOK_URL"} \
+	    ${WEBHOOK_URL:+"webhook_secret = $WEBHOOK_SECRET"} "$@"
+}
+
+# mount_tmpfs SIZE: a tmpfs of SIZE (e.g. 4m) on $MNT, unmounted on exit;
+# skips the test where mounting is not allowed.
+mount_tmpfs()
+{
+	MNT=$T/mnt
+	mkdir "$MNT"
+	mount -t tmpfs -o "size=$1,mode=0700" tmpfs "$MNT" 2>"$T/mount.err" ||
+	    skip "cannot mount a tmpfs ($(cat "$T/mount.err")); needs root or CAP_SYS_ADMIN"
+	at_exit 'umount -l "$MNT" 2>/dev/null'
+}
 
 # write_expected: $T/expected.states ("ID STATE") and $T/expected.events
 # ("ID TYPE"), sorted, for the orders of $T/orders.jsonl.
@@ -130,10 +224,19 @@ assert_jsonl_holds()
 	echo "$(basename "$1"): $(wc -l <"$1" | tr -d ' ') lines, $(wc -l <"$T/jsonl.distinct" | tr -d ' ') distinct"
 }
 
+# assert_starts_with SAVED FILE: what SAVED (an earlier copy of the sink
+# file FILE) held is still FILE's beginning.
+assert_starts_with()
+{
+	assert_eq "$(cat "$1")" "$(head -c "$(wc -c <"$1")" "$2")" \
+	    "$(basename "$2")'s first lines (as they were before) are kept"
+}
+
 # Webhook receiver (webhook-recv.py) on 127.0.0.1.
 WEBHOOK_SECRET=whsec_dGVzdC1zZWNyZXQtZm9yLXRoZS1jcmFzaC10ZXN0cw==
 WEBHOOK_LOG=$T/webhook.log
 WEBHOOK_PID=
+WEBHOOK_URL=
 at_exit '[ -z "$WEBHOOK_PID" ] || kill "$WEBHOOK_PID" 2>/dev/null'
 
 # start_webhook: starts the receiver; sets WEBHOOK_URL.
@@ -177,10 +280,13 @@ sinks_caught_up()
 	ctl stats --json | jq -e '.sinks | length > 0 and all(.[]; .lag == 0)' >/dev/null
 }
 
-# stop_daemon_ok: SIGTERM; the daemon must exit 0.
-stop_daemon_ok()
+# assert_run_sound JSONL_FILE: what every run must leave: exact states and
+# events, a sound ledger, every event in the JSONL file and (when
+# start_webhook ran) at the webhook.
+assert_run_sound()
 {
-	_cl_st=0
-	stop_daemon || _cl_st=$?
-	assert_eq 0 "$_cl_st" "reconciled exits 0 on SIGTERM"
+	assert_outcome
+	assert_ledger_sound
+	assert_jsonl_holds "$1"
+	[ -z "$WEBHOOK_PID" ] || assert_webhook_holds
 }

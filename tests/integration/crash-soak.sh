@@ -8,7 +8,7 @@
 # not keep growing. When the orders stop, every one must settle exactly as
 # its path implies, with its events in the JSONL file and at the webhook.
 #
-# SOAK_SECONDS (default 20; tests/reliability.sh runs 600) of arrivals,
+# SOAK_SECONDS (default 16; tests/reliability.sh runs 600) of arrivals,
 # SOAK_WARMUP (default a quarter of that, at most 60) seconds before the
 # first measurement, SOAK_RATE orders per second (default 4), SOAK_PRELOAD
 # orders imported before the start (default 0, or 4000 for a soak of two
@@ -16,37 +16,13 @@
 # cache is full before the warm-up ends and growth after it means a leak).
 . "$top_srcdir/tests/integration/crash-lib.sh"
 
-SECONDS_TOTAL=${SOAK_SECONDS:-20}
+SECONDS_TOTAL=${SOAK_SECONDS:-16}
 WARMUP=${SOAK_WARMUP:-$((SECONDS_TOTAL / 4 > 60 ? 60 : SECONDS_TOTAL / 4))}
 RATE=${SOAK_RATE:-4}
 PRELOAD=${SOAK_PRELOAD:-$((SECONDS_TOTAL >= 120 ? 4000 : 0))}
 MAX_INFLIGHT=32
 echo "SOAK_SECONDS=$SECONDS_TOTAL SOAK_WARMUP=$WARMUP SOAK_RATE=$RATE SOAK_PRELOAD=$PRELOAD"
 require_cmd curl
-
-KINDS="c-paid-:granted:grant
-c-purch-:granted:grant
-c-prog-:granted:grant
-c-err-:granted:grant
-c-fail-:failed:failed
-c-refund-:refunded:refund
-c-grref-:refunded:grant,refund
-c-mism-:mismatch:mismatch
-c-gone-:not_found:not_found
-c-late-:granted:grant
-c-unk-:held:held
-c-unkpaid-:granted:held,grant
-c-anom-:granted:grant,anomaly
-c-expire-:expired:expired"
-
-expect_kind()
-{
-	printf '%s\n' "$KINDS" | while IFS=: read -r _k _s _e; do
-		case $1 in
-		"$_k"*)	echo "$_s $(echo "$_e" | tr ',' ' ')"; return ;;
-		esac
-	done
-}
 
 # crash.json with 10% faults; no kills here, so its 20 s switches can be
 # 4 s ones.
@@ -65,15 +41,8 @@ CFG_GIVE_UP_AFTER=10s
 CFG_REFUND_WATCH=30s
 CFG_REFUND_CHECK_MIN=500ms
 CFG_REFUND_CHECK_MAX=5s
-write_daemon_config "[status]" "PURCHASED = grant" "PAYMENT_COMPLETED = grant" \
-    "ORDER_IN_PROGRESS = wait" "ERROR = retry" "FAILED = fail" \
-    "REFUNDED = refund" "NOT_FOUND = not_found" "MINIAPP_MISMATCH = mismatch" \
-    "* = hold" \
-    "[events]" "jsonl = $T/events.jsonl" \
-    "webhook_url = $WEBHOOK_URL" "webhook_secret = $WEBHOOK_SECRET"
-SOCK=$T/control.sock
-sed -e "s|^listen =.*|listen = unix:$SOCK|" "$CONF" >"$CONF.new"
-mv "$CONF.new" "$CONF"
+write_crash_config
+use_control_sock
 DAEMON_VERBOSE=
 
 # usage [FILE]: "RSS_KB FDS SOCKETS" of the daemon; FILE receives what its
@@ -118,15 +87,11 @@ measure()
 	echo "$_s_best"
 }
 
-# post ID USERKEY: POST /v1/orders; must answer 201.
+# post ID USERKEY: POST /v1/orders (must answer 201), noted in
+# $T/orders.jsonl.
 post()
 {
-	_s_code=$(curl -sS --max-time 10 --unix-socket "$SOCK" -o "$T/post.body" \
-	    -w '%{http_code}' -H 'Content-Type: application/json' \
-	    -d "{\"orderId\":\"$1\",\"userKey\":\"$2\"}" \
-	    http://localhost/v1/orders 2>>"$CTL_ERR") || true
-	[ "$_s_code" = 201 ] ||
-	    fail "POST /v1/orders $1: HTTP $_s_code $(cat "$T/post.body" 2>/dev/null)"
+	post_order "$1" "$2"
 	printf '{"orderId":"%s","userKey":"%s"}\n' "$1" "$2" >>"$T/orders.jsonl"
 }
 
@@ -141,14 +106,14 @@ fi
 
 step "orders arrive for $SECONDS_TOTAL s at $RATE/s through the control API"
 start_daemon
-wait_until 10 "the control API answers" test -S "$SOCK"
+wait_until 10 "the control API answers" test -S "$CONTROL_SOCK"
 : >"$T/usage.log"
 t0=$(now_ms)
 end=$((t0 + SECONDS_TOTAL * 1000))
 next_sample=$((t0 + WARMUP * 1000))
 warm=
 n=0
-printf '%s\n' "$KINDS" | cut -d: -f1 >"$T/kinds"
+kind_prefixes "$CRASH_KINDS" >"$T/kinds"
 nkinds=$(wc -l <"$T/kinds")
 while [ "$(now_ms)" -lt "$end" ]; do
 	i=0
@@ -189,10 +154,7 @@ echo "settled: RSS ${settledu%% *} kB, fds $(echo "$settledu" | cut -d' ' -f2) (
 echo "--- samples (seconds, RSS kB, fds, sockets, orders):"
 cat "$T/usage.log"
 stop_daemon_ok
-assert_outcome
-assert_ledger_sound
-assert_jsonl_holds "$T/events.jsonl"
-assert_webhook_holds
+assert_run_sound "$T/events.jsonl"
 for f in http5xx reset truncated garbage fail stall; do
 	assert_ge 1 "$(sim_count "select(.outcome == \"fault:$f\")")" "requests answered with fault $f"
 done

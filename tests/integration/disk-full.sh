@@ -11,11 +11,7 @@
 # add on the full disk fails cleanly and adds nothing.
 . "$top_srcdir/tests/integration/crash-lib.sh"
 
-MNT=$T/mnt
-mkdir "$MNT"
-mount -t tmpfs -o size=4m,mode=0700 tmpfs "$MNT" 2>"$T/mount.err" ||
-    skip "cannot mount a tmpfs ($(cat "$T/mount.err")); needs root or CAP_SYS_ADMIN"
-at_exit 'umount -l "$MNT" 2>/dev/null'
+mount_tmpfs 4m
 
 start_sim "$SCENARIOS/fault-disk.json" --latency 1500
 CFG_REFUND_CHECK_MIN=200ms
@@ -24,24 +20,8 @@ write_daemon_config "[events]" "jsonl = $MNT/events.jsonl"
 LEDGER=$MNT/ledger.db
 sed "s|^path = .*|path = $LEDGER|" "$CONF" >"$CONF.new" && mv "$CONF.new" "$CONF"
 
-expect_kind()
-{
-	case $1 in
-	d-early-*|d-paid-*)	echo "granted grant" ;;
-	d-fail-*)		echo "failed failed" ;;
-	d-refund-*)		echo "refunded grant refund" ;;
-	*)			echo "? ?" ;;
-	esac
-}
-
 step "40 orders; the early ones settle before the disk fills"
-for k in d-early-:10 d-paid-:10 d-fail-:10 d-refund-:10; do
-	i=1
-	while [ $i -le "${k#*:}" ]; do
-		printf '{"orderId":"%s%02d","userKey":"%d"}\n' "${k%:*}" $i $((8000 + i))
-		i=$((i + 1))
-	done
-done >"$T/orders.jsonl"
+make_orders 8000 d-early-:10 d-paid-:10 d-fail-:10 d-refund-:10
 import_orders <"$T/orders.jsonl"
 write_expected
 start_daemon
@@ -76,16 +56,11 @@ rm -f "$MNT/filler"
 wait_settled 40
 wait_until 15 "the JSONL file catches up" sinks_caught_up
 stop_daemon_ok
-assert_outcome
 st=0
 "$RECONCILECTL" -c "$CONF" show d-new-01 >/dev/null 2>&1 || st=$?
 assert_eq 1 "$st" "d-new-01 (refused on the full disk) is unknown"
-assert_ledger_sound
-assert_jsonl_holds "$MNT/events.jsonl"
-# What the file held before the disk filled is still its beginning.
-assert_eq "$(cat "$T/jsonl.before-full")" \
-    "$(head -c "$(wc -c <"$T/jsonl.before-full")" "$MNT/events.jsonl")" \
-    "the JSONL file's first lines are kept"
+assert_run_sound "$MNT/events.jsonl"
+assert_starts_with "$T/jsonl.before-full" "$MNT/events.jsonl"
 assert_log 'error: poller: commit of [0-9]+ results failed: database or disk is full; those orders are polled again when their leases expire$'
 assert_log 'error: poller: cannot claim due orders: database or disk is full$'
 pass

@@ -46,10 +46,7 @@ assert_eq failed "$(event_types xq-w2)" "xq-w2 events"
 assert_events_unique
 
 step "Retry-After as an HTTP-date 4 s ahead"
-mv "$DAEMON_LOG" "$T/daemon-1.log"
-stop_sim || fail "toss-sim did not exit 0"
-mv "$SIM_LOG" "$T/sim-1.log"
-rm -f "$LEDGER" "$LEDGER-wal" "$LEDGER-shm"
+next_run 1
 date=$(LC_ALL=C date -u -d "@$(($(date +%s) + 4))" '+%a, %d %b %Y %H:%M:%S GMT')
 cat >"$T/date.json" <<EOF
 {"orders": {
@@ -76,10 +73,7 @@ assert_eq "0 0" "$(order_jq xq-date '"\(.errors) \(.polls - 1)"')" "xq-date: no 
 assert_eq "grant" "$(event_types xq-date)" "xq-date events"
 
 step "Retry-After: 86400 is capped at an hour; SIGTERM still exits at once"
-mv "$DAEMON_LOG" "$T/daemon-2.log"
-stop_sim || fail "toss-sim did not exit 0"
-mv "$SIM_LOG" "$T/sim-2.log"
-rm -f "$LEDGER" "$LEDGER-wal" "$LEDGER-shm"
+next_run 2
 start_sim "$FAULT_SCENARIO"
 write_daemon_config
 add_order xq-long 5904

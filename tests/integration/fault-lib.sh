@@ -1,7 +1,7 @@
 # Helpers shared by the fault-*.sh scripts (the fault matrix): an order left
 # untouched by a fault, the backoff between one order's attempts checked
 # against DESIGN.md's schedule from the daemon's log and the simulator's
-# request log, silence in the request log, and the control API's /healthz.
+# request log, and silence in the request log.
 # Source it first thing: . "$top_srcdir/tests/integration/fault-lib.sh"
 # (it sources lib-daemon.sh). Not a test by itself.
 
@@ -99,26 +99,34 @@ first_log_ms()
 	printf '%s\n' "$_fl_l" | log_ms
 }
 
-# Control API on a unix socket, for /healthz.
-CONTROL_SOCK=$T/control.sock
+# The control API (/healthz) on a unix socket: use_control_sock and healthz
+# in lib-daemon.sh.
 
-# healthz: "CODE BODY" of GET /healthz (the daemon must listen on
-# $CONTROL_SOCK: write_daemon_config "listen = unix:$CONTROL_SOCK").
-healthz()
+# next_run N [keep-sim]: ends run N of a script that starts over: keeps its
+# daemon log as daemon-N.log, stops the simulator (it must exit 0) and
+# keeps its request log as sim-N.log (not with keep-sim: it runs on), and
+# removes the ledger.
+next_run()
 {
-	curl -sS --max-time 5 --unix-socket "$CONTROL_SOCK" \
-	    -o "$T/healthz.body" -w '%{http_code}' http://localhost/healthz \
-	    >"$T/healthz.code" 2>>"$CTL_ERR" || echo "000" >"$T/healthz.code"
-	echo "$(cat "$T/healthz.code") $(jq -c . "$T/healthz.body" 2>/dev/null)"
+	mv "$DAEMON_LOG" "$T/daemon-$1.log"
+	if [ "${2:-}" != keep-sim ]; then
+		stop_sim || fail "toss-sim did not exit 0"
+		mv "$SIM_LOG" "$T/sim-$1.log"
+	fi
+	rm -f "$LEDGER" "$LEDGER-wal" "$LEDGER-shm"
 }
 
-# use_control_sock: the daemon's control API on $CONTROL_SOCK (call after
-# write_daemon_config, which leaves "listen =" empty).
-use_control_sock()
+# assert_xc_settled: xc-paid and xc-refund (the orders of the connection
+# faults: DNS, certificates) settled on their one clean answer each, with
+# one event each and no other.
+assert_xc_settled()
 {
-	require_cmd curl
-	sed -e "s|^listen =.*|listen = unix:$CONTROL_SOCK|" "$CONF" >"$CONF.new"
-	mv "$CONF.new" "$CONF"
+	assert_eq "granted 1 PAYMENT_COMPLETED grant" \
+	    "$(order_jq xc-paid '"\(.state) \(.polls) \(.tossStatus)"') $(event_types xc-paid)" "xc-paid"
+	assert_eq "refunded 1 REFUNDED refund" \
+	    "$(order_jq xc-refund '"\(.state) \(.polls) \(.tossStatus)"') $(event_types xc-refund)" "xc-refund"
+	assert_events_unique
+	assert_eq 2 "$(event_count)" "events in all"
 }
 
 # fault_add ID...: adds each order with the userKey the scenario gives it.
@@ -167,12 +175,4 @@ assert_settled()
 	assert_eq "$2 1 $4" "$(order_jq "$1" '"\(.state) \(.polls) \(.tossStatus)"')" \
 	    "$1: state, real answers taken, last status"
 	assert_eq "$3" "$(event_types "$1")" "$1: events"
-}
-
-# stop_daemon_ok: SIGTERM; the daemon must exit 0.
-stop_daemon_ok()
-{
-	_fl_st=0
-	stop_daemon || _fl_st=$?
-	assert_eq 0 "$_fl_st" "reconciled exits 0 on SIGTERM"
 }

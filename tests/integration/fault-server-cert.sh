@@ -51,10 +51,7 @@ refused()
 {
 	n=$((n + 1))
 	if [ $n -gt 1 ]; then
-		mv "$DAEMON_LOG" "$T/daemon-$((n - 1)).log"
-		stop_sim || fail "toss-sim did not exit 0"
-		mv "$SIM_LOG" "$T/sim-$((n - 1)).log"
-		rm -f "$LEDGER" "$LEDGER-wal" "$LEDGER-shm"
+		next_run $((n - 1))
 	fi
 	start_sim "$FAULT_SCENARIO" --cert "$T/$1.crt" --key "$T/bad.key"
 	write_daemon_config

@@ -463,3 +463,55 @@ pass()
 	check_sanitizers
 	echo "PASS: $TEST_NAME"
 }
+
+# --- control API on a unix socket (added for the fault, crash and valgrind
+# scripts) ---
+CONTROL_SOCK=$T/control.sock
+
+# use_control_sock: the daemon's control API on $CONTROL_SOCK (call after
+# write_daemon_config, which leaves "listen =" empty).
+use_control_sock()
+{
+	require_cmd curl
+	sed -e "s|^listen =.*|listen = unix:$CONTROL_SOCK|" "$CONF" >"$CONF.new"
+	mv "$CONF.new" "$CONF"
+}
+
+# control METHOD PATH [CURL_ARG...]: one request to the control API on
+# $CONTROL_SOCK; prints the HTTP status code ("000" when there was no
+# answer), the body is left in $T/control.body.
+control()
+{
+	_ld_cm=$1
+	_ld_cp=$2
+	shift 2
+	rm -f "$T/control.body"
+	_ld_cc=$(curl -sS --max-time 10 --unix-socket "$CONTROL_SOCK" \
+	    -X "$_ld_cm" -o "$T/control.body" -w '%{http_code}' "$@" \
+	    "http://localhost$_ld_cp" 2>>"$CTL_ERR") || _ld_cc=000
+	echo "$_ld_cc"
+}
+
+# healthz: "CODE BODY" of GET /healthz (the body as compact JSON).
+healthz()
+{
+	_ld_hc=$(control GET /healthz)
+	echo "$_ld_hc $(jq -c . "$T/control.body" 2>/dev/null)"
+}
+
+# post_order ID USER_KEY: POST /v1/orders; fails unless it answers 201.
+post_order()
+{
+	_ld_pc=$(control POST /v1/orders -H 'Content-Type: application/json' \
+	    -d "{\"orderId\":\"$1\",\"userKey\":\"$2\"}")
+	[ "$_ld_pc" = 201 ] ||
+	    fail "POST /v1/orders $1: HTTP $_ld_pc $(cat "$T/control.body" 2>/dev/null)"
+}
+
+# stop_daemon_ok [TIMEOUT_S]: SIGTERM; the daemon must exit 0.
+stop_daemon_ok()
+{
+	_ld_so=0
+	stop_daemon "${1:-20}" || _ld_so=$?
+	assert_eq 0 "$_ld_so" "reconciled exits 0 on SIGTERM"
+}
