@@ -6,7 +6,7 @@
 # completed 200 SUCCESS answers; then the daemon (max_inflight 256, no rate
 # limit, synchronous=FULL, its group commit) drains BENCH_TP_ORDERS orders
 # that answer ORDER_IN_PROGRESS once and PAYMENT_COMPLETED on the next poll.
-# Polls and their span come from the ledger as in daemon-bench.sh; CPU from
+# Polls and their span come from the ledger; CPU from
 # /proc/PID/stat, peak RSS from VmHWM. BENCH_PERF=FILE also records the
 # daemon with perf record -g into FILE.
 # Knobs: BENCH_TP_ORDERS (100000), BENCH_CEIL_REQUESTS (2 x orders),

@@ -144,7 +144,7 @@ pctl()
 
 # window_stats LOG: "max_in_1s requests first_t last_t steady_requests
 # steady_ms" from the simulator's log (steady: its first and last second
-# left out), as daemon-bench.sh computes them.
+# left out).
 window_stats()
 {
 	jq -r 'select(.orderId != null) | .t' "$1" | sort -n | awk '

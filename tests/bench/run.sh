@@ -4,7 +4,7 @@
 # then repeats the summary lines. Exits 0 once the figures are printed (a
 # scenario that could not run is reported, not fatal).
 #   BENCH_SCENARIOS   which, in order (default "throughput scale rate grant
-#                     import"; also "daemon" = the older daemon-bench.sh)
+#                     import")
 #   BENCH_QUICK=1     small sizes for a smoke run (about 2 minutes)
 # Each scenario's own knobs are listed at the top of its script and in
 # BENCHMARKS.md.
@@ -50,13 +50,8 @@ for s in ${BENCH_SCENARIOS:-throughput scale rate grant import}; do
 		    "$BENCH_SUMMARY.import" | tee -a "$BENCH_SUMMARY"
 		rm -f "$BENCH_SUMMARY.import"
 		echo ;;
-	daemon)
-		echo "== daemon: tests/bench/daemon-bench.sh"
-		sh "$top_srcdir/tests/bench/daemon-bench.sh" || st=$?
-		echo "SUMMARY daemon: see daemon-bench.sh's table above" >>"$BENCH_SUMMARY"
-		echo ;;
 	*)
-		echo "unknown scenario \"$s\" (throughput scale rate grant import daemon)" >&2
+		echo "unknown scenario \"$s\" (throughput scale rate grant import)" >&2
 		st=64 ;;
 	esac
 	[ "$st" = 0 ] || echo "SUMMARY $s: did not complete (exit $st)" | tee -a "$BENCH_SUMMARY"
