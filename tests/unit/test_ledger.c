@@ -1188,6 +1188,21 @@ capture_db(sqlite3 *db, char **errmsg, const struct sqlite3_api_routines *api)
 	return SQLITE_OK;
 }
 
+/* Opens f's ledger, keeping its connection in captured_db. */
+static void
+open_capturing(struct fixture *f)
+{
+	char	*err = NULL;
+
+	captured_db = NULL;
+	sqlite3_auto_extension((void (*)(void))capture_db);
+	f->l = ledger_open(f->path, 0, &err);
+	sqlite3_reset_auto_extension();
+	if (f->l == NULL)
+		fail_msg("ledger_open: %s", err);
+	assert_non_null(captured_db);
+}
+
 /* The EXPLAIN QUERY PLAN details of sql, one per line, into buf. */
 static void
 query_plan(sqlite3 *db, const char *sql, char *buf, size_t size)
@@ -1214,17 +1229,11 @@ test_query_plans(void **state)
 {
 	struct fixture	*f = *state;
 	sqlite3_stmt	*st;
-	char		*err = NULL, plan[2048];
+	char		 plan[2048];
 	const char	*sql;
 	int		 due_queries = 0;
 
-	captured_db = NULL;
-	sqlite3_auto_extension((void (*)(void))capture_db);
-	f->l = ledger_open(f->path, 0, &err);
-	sqlite3_reset_auto_extension();
-	if (f->l == NULL)
-		fail_msg("ledger_open: %s", err);
-	assert_non_null(captured_db);
+	open_capturing(f);
 
 	for (st = sqlite3_next_stmt(captured_db, NULL); st != NULL;
 	    st = sqlite3_next_stmt(captured_db, st)) {
@@ -1451,16 +1460,10 @@ test_errmsg_kept(void **state)
 	struct fixture		*f = *state;
 	struct order		 o;
 	enum ledger_add_result	 res;
-	char			*err = NULL, id[32], ref[1000], sql[64];
+	char			 id[32], ref[1000], sql[64];
 	int			 i, rc = 0;
 
-	captured_db = NULL;
-	sqlite3_auto_extension((void (*)(void))capture_db);
-	f->l = ledger_open(f->path, 0, &err);
-	sqlite3_reset_auto_extension();
-	if (f->l == NULL)
-		fail_msg("ledger_open: %s", err);
-	assert_non_null(captured_db);
+	open_capturing(f);
 	assert_null(ledger_damaged(f->l));
 
 	/* No room for one more page: the next insert that needs one fails
