@@ -28,7 +28,6 @@
 #include "sdnotify.h"
 #include "sink-jsonl.h"
 #include "sink-webhook.h"
-#include "toss.h"
 #include "util.h"
 
 #define EXIT_RUNTIME		1
@@ -587,7 +586,6 @@ daemon_teardown(struct daemon *d)
 		sink_jsonl_free(d->jsonl);
 	poller_free(d->poller);
 	fetch_free(d->fetch);
-	toss_cleanup();
 	ledger_close(d->ledger);
 	if (d->base != NULL)
 		event_base_free(d->base);

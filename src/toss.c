@@ -230,17 +230,6 @@ toss_parse_fail(struct json_object *error, struct toss_answer *out)
 		    (size_t)json_object_get_string_len(v));
 }
 
-/* The answer parser's tokener, made on first use (toss_cleanup frees it). */
-static struct json_tokener	*toss_tok;
-
-void
-toss_cleanup(void)
-{
-	if (toss_tok != NULL)
-		json_tokener_free(toss_tok);
-	toss_tok = NULL;
-}
-
 /* Parses body[len] into out. Returns TOSS_STATUS, TOSS_FAIL, or
  * TOSS_MALFORMED with out->perr saying why. */
 static enum toss_kind
@@ -272,11 +261,12 @@ toss_parse_body(const char *body, size_t len, const char *order_id,
 		return TOSS_MALFORMED;
 	}
 
-	/* One tokener for every answer: making one per answer showed in
-	 * profiles. It is reset after use, so no state carries over. */
-	if (toss_tok == NULL && (toss_tok = json_tokener_new()) == NULL)
+	/* A tokener of its own for every answer: json_tokener_reset() leaves
+	 * part of the \u escape state behind (json-c 0.16), so a reused one
+	 * let an answer cut inside a surrogate pair change the text of the
+	 * next answer (the fuzzer found it; test_toss keeps the case). */
+	if ((tok = json_tokener_new()) == NULL)
 		fatalx("%s: out of memory", __func__);
-	tok = toss_tok;
 	json_tokener_set_flags(tok,
 	    JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
 	root = json_tokener_parse_ex(tok, body, (int)len);
@@ -296,7 +286,7 @@ toss_parse_body(const char *body, size_t len, const char *order_id,
 			;
 		parsed = end == len;
 	}
-	json_tokener_reset(tok);
+	json_tokener_free(tok);
 	if (!parsed) {
 		json_object_put(root);
 		out->perr = TOSS_PERR_NOT_JSON;

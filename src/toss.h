@@ -73,7 +73,4 @@ int		 toss_normalise_time(const char *in, char *out);
 const char	*toss_kind_name(enum toss_kind);
 const char	*toss_perr_name(enum toss_perr);
 
-/* Frees what toss_parse keeps between answers (at exit, for leak checkers). */
-void		 toss_cleanup(void);
-
 #endif

@@ -899,6 +899,33 @@ test_names(void **state)
 	assert_string_equal(toss_perr_name((enum toss_perr)99), "unknown");
 }
 
+/* Each answer is parsed on its own: one cut inside a \u escape (or a
+ * surrogate pair) must not change how the next one reads. A reused json-c
+ * tokener did (its reset keeps part of the escape state). */
+static void
+test_answers_independent(void **state)
+{
+	static const char *const cut[] = {
+		"{\"a\":\"\\ud83d\\u", "{\"a\":\"\\ud83d", "{\"a\":\"\\u00",
+		"\"\\u12", NULL
+	};
+	const char	*good = WRAP("\"orderId\":\"" OID "\",\"status\":"
+			    "\"PAYMENT_COMPLETED\",\"reason\":\"\\uae00x\"");
+	struct toss_answer	 fresh;
+	int			 i;
+
+	toss_parse(200, good, strlen(good), OID, &fresh);
+	assert_int_equal(fresh.kind, TOSS_STATUS);
+	assert_string_equal(fresh.reason, "\xea\xb8\x80x");
+	for (i = 0; cut[i] != NULL; i++) {
+		expect(200, cut[i], TOSS_MALFORMED, TOSS_PERR_NOT_JSON);
+		parse(200, good);
+		assert_int_equal(ans.kind, TOSS_STATUS);
+		assert_string_equal(ans.status, fresh.status);
+		assert_string_equal(ans.reason, fresh.reason);
+	}
+}
+
 int
 main(void)
 {
@@ -922,6 +949,7 @@ main(void)
 		cmocka_unit_test(test_determined_at_in_answer),
 		cmocka_unit_test(test_normalise_time),
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_answers_independent),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
