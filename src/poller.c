@@ -462,7 +462,7 @@ poller_done(const struct fetch_result *res, void *arg)
 	char			 msg[POLLER_MSG_MAX], uk[LOG_USERKEY_MAX];
 	char			 d[32];
 	int64_t			 ms;
-	int			 notes, flags;
+	int			 notes, flags, held = 0;
 
 	TAILQ_REMOVE(&p->inflight, j, entry);
 	p->ninflight--;
@@ -493,7 +493,8 @@ poller_done(const struct fetch_result *res, void *arg)
 	 * certificate looks under TLS 1.3, but a plain reset looks the same.
 	 * Ask the same order again over TLS 1.2, where a refusal is a failed
 	 * handshake, holding new claims meanwhile; other requests that end
-	 * the same way are put back without an error. */
+	 * the same way are put back without an error (held: the check
+	 * decides for them too, so they do not pause). */
 	if (cause == PAUSE_TLS && res->tls_suspect && !j->probe &&
 	    p->pause == PAUSE_NONE && !p->tls12_unavailable &&
 	    !p->draining && !p->once_stop) {
@@ -507,15 +508,7 @@ poller_done(const struct fetch_result *res, void *arg)
 			event_active(p->tick, EV_TIMEOUT, 0);
 			return;
 		}
-		p->stats.paused_attempts++;
-		j->result = JOB_RESCHEDULE;
-		j->at = p->once ? p->once_at : j->now;
-		log_debug("order %s: %s; rescheduled until the TLS 1.2 check"
-		    " of order %s ends", j->order.order_id, msg,
-		    p->check->order.order_id);
-		TAILQ_INSERT_TAIL(&p->results, j, entry);
-		poller_schedule_flush(p);
-		return;
+		held = 1;
 	}
 	/* Without TLS 1.2 (or with a pause already on): pause briefly and
 	 * let the probe decide; only the probe's own failure pauses for the
@@ -547,10 +540,12 @@ poller_done(const struct fetch_result *res, void *arg)
 	}
 	if (cause != PAUSE_NONE) {
 		p->stats.paused_attempts++;
-		poller_pause(p, cause, ms, msg, flags);
+		if (!held)
+			poller_pause(p, cause, ms, msg, flags);
 		j->result = JOB_RESCHEDULE;
 		j->at = p->once ? p->once_at : j->now;
-		log_debug("order %s: %s; rescheduled", j->order.order_id, msg);
+		log_debug("order %s: %s; rescheduled%s", j->order.order_id,
+		    msg, held ? " until the TLS 1.2 check ends" : "");
 	} else {
 		if (j->probe && p->probing)
 			poller_resume(p, "probe answered");
