@@ -152,6 +152,14 @@ error_lines()
 # <ERE>; next try in <duration>".
 assert_error_lines()
 {
+	# While the daemon runs, an attempt's line is logged just before its
+	# batch commits: wait (3 s at most) for a moment when both agree.
+	_fl_i=0
+	while [ "$(order_field "$1" errors)" != "$(error_lines "$1" | wc -l | tr -d ' ')" ] &&
+	    [ "$_fl_i" -lt 30 ]; do
+		sleep 0.1
+		_fl_i=$((_fl_i + 1))
+	done
 	_fl_n=$(order_field "$1" errors)
 	assert_eq "$_fl_n" "$(error_lines "$1" | wc -l | tr -d ' ')" \
 	    "$1: one log line per recorded error"
