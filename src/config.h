@@ -1,4 +1,4 @@
-/* The configuration: every key of DESIGN.md with its default, read from an
+/* The configuration: every key of reconciled.conf(5) with its default, read from an
  * INI file with inih, validated, with errors that name file:line. */
 #ifndef RECONCILED_CONFIG_H
 #define RECONCILED_CONFIG_H
@@ -78,7 +78,7 @@ struct config {
 	enum action	 other_action;	/* "*" */
 };
 
-/* A config holding every default of DESIGN.md. Never NULL. */
+/* A config holding every default of reconciled.conf(5). Never NULL. */
 struct config	*config_default(void);
 
 /* Reads and validates path. On success returns 0 and sets *out (caller

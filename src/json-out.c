@@ -1,4 +1,4 @@
-/* The JSON shapes of DESIGN.md built with json-c: the order object and the
+/* The JSON shapes of docs/DESIGN.md built with json-c: the order object and the
  * event payload every sink delivers, field names and order exactly as
  * documented, absent values as null. */
 #include <stdlib.h>

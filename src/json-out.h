@@ -1,4 +1,4 @@
-/* The JSON shapes of DESIGN.md: orders (reconcilectl show/list, the control
+/* The JSON shapes of docs/DESIGN.md: orders (reconcilectl show/list, the control
  * API) and event payloads (the exact text every sink delivers). */
 #ifndef RECONCILED_JSON_OUT_H
 #define RECONCILED_JSON_OUT_H

@@ -1,4 +1,4 @@
-/* The state machine of DESIGN.md as one pure function: what one poll of an
+/* The state machine of docs/DESIGN.md as one pure function: what one poll of an
  * order means (new state, event, next poll), plus the backoff and refund
  * re-check schedules. No I/O, no clock: time and randomness come in. */
 #include <stdint.h>
@@ -39,7 +39,7 @@ policy_granted_retry_at(const struct config *cfg, const struct order *o,
 	return at < cap ? at : cap;
 }
 
-/* From pending or held: the whole table of DESIGN.md. */
+/* From pending or held: the whole table of docs/DESIGN.md. */
 static int
 policy_open(const struct config *cfg, const struct order *o, enum action act,
     int64_t now, policy_rand_fn rnd, void *rctx, struct ledger_update *out)

@@ -1,4 +1,4 @@
-/* The state machine and schedules of DESIGN.md as one pure function:
+/* The state machine and schedules of docs/DESIGN.md as one pure function:
  * (config, order, answer, now, randomness) -> what changes. No I/O, no clock. */
 #ifndef RECONCILED_POLICY_H
 #define RECONCILED_POLICY_H

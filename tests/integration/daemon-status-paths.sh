@@ -1,5 +1,5 @@
 #!/bin/sh
-# Every row of DESIGN.md's status table, end to end: the real daemon polls
+# Every row of docs/DESIGN.md's status table, end to end: the real daemon polls
 # toss-sim (scenarios/status-paths.json) and each order must end in its
 # state with exactly its events, payloads as delivered (tossStatus, granted,
 # statusDeterminedAt normalised to an offset), polls/errors counted as the

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Fault matrix: 429 without Retry-After. The poller pauses for its default
-# 30 s (DESIGN.md: "Retry-After, or a probe every 30 s"): one log line, no
+# 30 s (docs/DESIGN.md, "Pauses"; then one probe): one log line, no
 # request at all for 30 s, /healthz 503 naming the pause, then exactly one
 # probe; its answer resumes polling and both orders settle as their clean
 # answers say, with the paused attempt never counted as an error.

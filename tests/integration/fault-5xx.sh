@@ -4,7 +4,7 @@
 # real answer; a SUCCESS envelope saying "paid" with HTTP 500 is an error,
 # not a grant (the order later fails and is never granted); an order that
 # only ever gets 503 stays pending with one error per 503. Every error is
-# one log line and is retried on DESIGN.md's backoff; nothing pauses.
+# one log line and is retried on docs/DESIGN.md's backoff; nothing pauses.
 . "$top_srcdir/tests/integration/fault-lib.sh"
 
 start_sim "$FAULT_SCENARIO"

@@ -1,5 +1,5 @@
 #!/bin/sh
-# 401/403 from Toss (credentials refused) pause the whole poller (DESIGN.md),
+# 401/403 from Toss (credentials refused) pause the whole poller (docs/DESIGN.md),
 # they are no verdict: a FAIL envelope with HTTP 401 and a SUCCESS envelope
 # saying PAYMENT_COMPLETED with HTTP 403 both pause it, for 30 s, in one log
 # line; nothing is asked, nothing counted as an error, /healthz names the

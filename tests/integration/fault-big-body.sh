@@ -3,7 +3,7 @@
 # saying PAYMENT_COMPLETED whose reason is 10 MB long. The daemon must stop
 # reading past its cap (64 KiB) and treat it as an error: never a grant
 # (the order fails once on its clean answer after 2 s), an order only ever
-# answered so stays pending, one "too_big" line per attempt, DESIGN.md's
+# answered so stays pending, one "too_big" line per attempt, docs/DESIGN.md's
 # backoff, no pause, and the daemon's memory never holds the body.
 . "$top_srcdir/tests/integration/fault-lib.sh"
 

@@ -2,7 +2,7 @@
 # Fault matrix: an upstream that cannot be reached. base_url names a host
 # under .invalid (RFC 6761: never resolves; no request leaves the machine),
 # then a local port nothing listens on. Both are errors of each attempt, not
-# pauses: one "resolve: ..." / "connect: ..." line per attempt, DESIGN.md's
+# pauses: one "resolve: ..." / "connect: ..." line per attempt, docs/DESIGN.md's
 # backoff, orders pending and untouched. Pointing base_url at the simulator
 # and sending SIGHUP settles them on their answers.
 . "$top_srcdir/tests/integration/fault-lib.sh"

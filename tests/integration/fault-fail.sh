@@ -5,7 +5,7 @@
 # and then REFUNDED is refunded (granted: false) after exactly one real
 # answer; an order only ever answered FAIL stays pending with one error per
 # FAIL. Each error is one log line naming the errorCode and the HTTP code,
-# retried on DESIGN.md's backoff; nothing pauses.
+# retried on docs/DESIGN.md's backoff; nothing pauses.
 . "$top_srcdir/tests/integration/fault-lib.sh"
 
 start_sim "$FAULT_SCENARIO"

@@ -2,7 +2,7 @@
 # Fault matrix: bodies that are not JSON. An nginx-style HTML error page
 # with HTTP 502 and with HTTP 200, and the plain text "200 OK" with HTTP
 # 200, are errors: each is one log line naming the HTTP code and what the
-# body was (html, not_json), retried on DESIGN.md's backoff, and never
+# body was (html, not_json), retried on docs/DESIGN.md's backoff, and never
 # settles an order. An order answered so for its first 3.6 s and then
 # MINIAPP_MISMATCH ends in mismatch after exactly one real answer.
 . "$top_srcdir/tests/integration/fault-lib.sh"

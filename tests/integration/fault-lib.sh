@@ -1,6 +1,6 @@
 # Helpers shared by the fault-*.sh scripts (the fault matrix): an order left
 # untouched by a fault, the backoff between one order's attempts checked
-# against DESIGN.md's schedule from the daemon's log and the simulator's
+# against docs/DESIGN.md's schedule from the daemon's log and the simulator's
 # request log, and silence in the request log.
 # Source it first thing: . "$top_srcdir/tests/integration/fault-lib.sh"
 # (it sources lib-daemon.sh). Not a test by itself.
@@ -42,7 +42,7 @@ fault_served()
 }
 
 # assert_backoff ID [EXTRA_MS]: every error the daemon logged for ID names
-# a next try within DESIGN.md's backoff for that attempt (attempt n = the
+# a next try within docs/DESIGN.md's backoff for that attempt (attempt n = the
 # order's earlier polls + errors, all errors here: [50%, 100%] of
 # min(backoff_max, backoff_min * 2^n)), and the simulator saw ID's next
 # request no earlier than that and at most EXTRA_MS (default 1500) plus the

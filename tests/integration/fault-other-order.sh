@@ -6,7 +6,7 @@
 # answer after 2 s and is never granted, xo-burst-other is never granted
 # and only ever took its own answers, and an order only ever answered for
 # another id (REFUNDED) stays pending. One error line each ("malformed
-# answer: order_id"), retried on DESIGN.md's backoff; nothing pauses.
+# answer: order_id"), retried on docs/DESIGN.md's backoff; nothing pauses.
 . "$top_srcdir/tests/integration/fault-lib.sh"
 
 start_sim "$FAULT_SCENARIO"

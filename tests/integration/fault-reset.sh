@@ -3,7 +3,7 @@
 # (RST) instead of answering, for an order's first 2 s (then PURCHASED) and
 # for another order forever. Resets are errors: the first order is granted
 # once after one real answer, the other stays pending; each failed attempt
-# is one log line ("reset: ...") and attempts follow DESIGN.md's backoff.
+# is one log line ("reset: ...") and attempts follow docs/DESIGN.md's backoff.
 # libcurl resends a request on its own when a reused connection turns out
 # dead, so the simulator may see up to 6 requests per attempt (curl's
 # limit); the ledger counts attempts.

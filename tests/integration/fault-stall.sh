@@ -3,7 +3,7 @@
 # never answers, for an order's first 2.5 s (then FAILED) and for another
 # order forever; the daemon's timeout is 1 s. Every stalled attempt must end
 # at the timeout (not earlier, not much later) as one "timeout: ..." error
-# line, be retried on DESIGN.md's backoff, and never settle anything: the
+# line, be retried on docs/DESIGN.md's backoff, and never settle anything: the
 # first order fails once on its clean answer, the other stays pending.
 . "$top_srcdir/tests/integration/fault-lib.sh"
 

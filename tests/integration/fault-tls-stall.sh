@@ -3,7 +3,7 @@
 # handshake (toss-sim --tls-stall). That is no TLS failure (nothing was
 # refused) but a timeout: each attempt ends after connect_timeout (1 s; the
 # request timeout is 3 s), is one "timeout: ..." log line, counts as an error
-# and is retried on DESIGN.md's backoff; the poller does not pause and the
+# and is retried on docs/DESIGN.md's backoff; the poller does not pause and the
 # order stays pending, untouched.
 . "$top_srcdir/tests/integration/fault-lib.sh"
 

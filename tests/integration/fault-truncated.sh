@@ -4,7 +4,7 @@
 # then closes. Half an answer is no answer: the order is never granted (it
 # fails once on its clean FAILED answer after 2 s), an order only ever
 # answered that way stays pending; each attempt is one "reset: ..." error
-# line, retried on DESIGN.md's backoff; nothing pauses.
+# line, retried on docs/DESIGN.md's backoff; nothing pauses.
 . "$top_srcdir/tests/integration/fault-lib.sh"
 
 start_sim "$FAULT_SCENARIO"

@@ -150,11 +150,12 @@ for f in /lib/systemd/system/reconciled.service /lib/systemd/system/reconciled@.
     /lib/systemd/system/reconciled-once.service /lib/systemd/system/reconciled-once.timer \
     /usr/lib/sysusers.d/reconciled.conf /usr/lib/tmpfiles.d/reconciled.conf \
     /usr/share/man/man8/reconciled.8.gz /usr/share/man/man8/reconcilectl.8.gz \
-    /usr/share/man/man5/reconciled.conf.5.gz /usr/share/doc/reconciled/DESIGN.md \
+    /usr/share/man/man5/reconciled.conf.5.gz \
     /usr/share/doc/reconciled/README.Debian /usr/share/doc/reconciled/copyright \
     /usr/share/doc/reconciled/examples/reconciled.conf; do
 	expect_file "$f"
 done
+expect_file /usr/share/doc/reconciled/DESIGN.md	# the source's docs/DESIGN.md
 for u in reconciled.service reconciled-once.timer; do
 	en=$(in_root systemctl is-enabled "$u" 2>/dev/null || true)
 	[ "$en" = disabled ] || fail "$u is '$en' after installation, expected disabled"

@@ -26,7 +26,7 @@
 #define LISTEN_HINT	"(use HOST:PORT, [IPV6]:PORT or unix:/ABSOLUTE/PATH)"
 #define SYNTAX		"syntax error (expected [section] or key = value)"
 
-/* The config block of DESIGN.md, verbatim. */
+/* Every key of reconciled.conf(5) at its default, with trailing comments. */
 static const char design_example[] =
 "[api]\n"
 "base_url = https://apps-in-toss-api.toss.im\n"

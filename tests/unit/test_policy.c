@@ -1,4 +1,4 @@
-/* Unit tests for policy.c: every row of DESIGN.md's state table from every
+/* Unit tests for policy.c: every row of docs/DESIGN.md's state table from every
  * state, with exact next-poll times (the randomness is injected), and the
  * backoff and refund re-check schedules. */
 #include <setjmp.h>
