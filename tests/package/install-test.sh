@@ -9,7 +9,8 @@
 #  3. with a test certificate placed as the README says, `reconciled -n` run
 #     as the unit runs it (user reconciled, $CREDENTIALS_DIRECTORY) prints
 #     "configuration OK" and creates the ledger; reconcilectl reads it;
-#  4. dpkg -r keeps the conffile and the ledger; dpkg -P removes the conffile
+#  4. installing again over it keeps the edited conffile, its mode and group;
+#     dpkg -r keeps the conffile and the ledger; dpkg -P removes the conffile
 #     and its stat override, asks nothing, and keeps the ledger;
 #  5. a second install and purge on that root, with the file lists compared
 #     before and after: nothing is left but /var/lib/reconciled and the
@@ -194,6 +195,20 @@ expect_perms /var/lib/reconciled/ledger.db "600 reconciled reconciled"
 out=$(in_root runuser -u reconciled -- reconcilectl stats 2>&1) ||
 	fail "reconcilectl stats failed: $out"
 say "reconcilectl stats as reconciled: ok"
+
+# The same package again over the installed one, as an upgrade runs: dpkg
+# replaces the conffile's metadata from the stat override, the admin's
+# edit stays, and nothing is asked.
+echo "; edited by the administrator" >>"$root/etc/reconciled/reconciled.conf"
+in_root dpkg -i /tmp/reconciled.deb >"$work/dpkg-i-again.log" 2>&1 || {
+	cat "$work/dpkg-i-again.log"
+	fail "dpkg -i over the installed package failed"
+}
+[ "$(status)" = "install ok installed" ] || fail "after reinstalling: '$(status)'"
+expect_perms /etc/reconciled/reconciled.conf "640 root reconciled"
+tail -1 "$root/etc/reconciled/reconciled.conf" | grep -qx "; edited by the administrator" ||
+	fail "reinstalling lost the administrator's edit of reconciled.conf"
+say "dpkg -i over itself: conffile kept with its edit, mode and group"
 
 # --- 4. remove, then purge ---
 in_root dpkg -r reconciled >"$work/dpkg-r.log" 2>&1 || { cat "$work/dpkg-r.log"; fail "dpkg -r"; }
