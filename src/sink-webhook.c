@@ -62,8 +62,10 @@ struct sink_webhook {
 
 	char			*url;
 	char			*where;		/* scheme://host[:port], for logs */
-	unsigned char		 key[WH_SECRET_MAX];
-	size_t			 keylen;
+	/* Every configured secret; each delivery carries a signature by each. */
+	unsigned char		 key[CONFIG_WEBHOOK_SECRETS_MAX][WH_SECRET_MAX];
+	size_t			 keylen[CONFIG_WEBHOOK_SECRETS_MAX];
+	int			 nkeys;
 	int64_t			 timeout_ms;
 	int64_t			 backoff_min_ms;
 	int64_t			 backoff_max_ms;
@@ -432,21 +434,31 @@ wh_send(struct sink_webhook *s, struct wh_event *e)
 {
 	struct fetch_request	 rq;
 	const char		*headers[6];
-	char			 sig[SINK_WEBHOOK_SIG_MAX];
+	char			 sigs[CONFIG_WEBHOOK_SECRETS_MAX *
+				    SINK_WEBHOOK_SIG_MAX];
 	char			*h_id, *h_ts, *h_sig;
 	int64_t			 ts = util_now_ms() / 1000;
-	int			 rc;
+	size_t			 off = 0;
+	int			 i, rc;
 
 	e->attempts++;
 	e->epoch = s->epoch;
-	if (sink_webhook_sign(s->key, s->keylen, e->msg_id, ts, e->body,
-	    e->len, sig, sizeof(sig)) == -1) {
-		wh_failed(s, e, "cannot sign it (OpenSSL HMAC failed)", -1);
-		return;
+	/* Standard Webhooks: signatures separated by a space, so that a
+	 * consumer holding either secret of a rotation accepts it. */
+	for (i = 0; i < s->nkeys; i++) {
+		if (i > 0)
+			sigs[off++] = ' ';
+		if (sink_webhook_sign(s->key[i], s->keylen[i], e->msg_id, ts,
+		    e->body, e->len, sigs + off, sizeof(sigs) - off) == -1) {
+			wh_failed(s, e, "cannot sign it (OpenSSL HMAC failed)",
+			    -1);
+			return;
+		}
+		off += strlen(sigs + off);
 	}
 	h_id = xasprintf("webhook-id: %s", e->msg_id);
 	h_ts = xasprintf("webhook-timestamp: %lld", (long long)ts);
-	h_sig = xasprintf("webhook-signature: %s", sig);
+	h_sig = xasprintf("webhook-signature: %s", sigs);
 	headers[0] = h_id;
 	headers[1] = h_ts;
 	headers[2] = h_sig;
@@ -641,19 +653,32 @@ wh_timer_event(evutil_socket_t fd, short kind, void *arg)
 static int
 wh_configure(struct sink_webhook *s, const struct config *cfg, char **err)
 {
-	unsigned char	 key[WH_SECRET_MAX];
-	size_t		 keylen;
-	int		 same_url;
+	unsigned char	 key[CONFIG_WEBHOOK_SECRETS_MAX][WH_SECRET_MAX];
+	size_t		 keylen[CONFIG_WEBHOOK_SECRETS_MAX];
+	char		*copy, *p, *one;
+	int		 same_url, n = 0, bad = 0;
 
 	if (cfg->webhook_url == NULL || cfg->webhook_secret == NULL) {
 		*err = xstrdup("webhook: webhook_url and webhook_secret must "
 		    "both be set");
 		return -1;
 	}
-	if (sink_webhook_secret_decode(cfg->webhook_secret, key, sizeof(key),
-	    &keylen) == -1) {
-		*err = xstrdup("webhook: webhook_secret is not of the form "
-		    WH_SECRET_PREFIX "<base64>");
+	p = copy = xstrdup(cfg->webhook_secret);
+	while (!bad && (one = strsep(&p, " \t")) != NULL) {
+		if (*one == '\0')
+			continue;
+		bad = n == CONFIG_WEBHOOK_SECRETS_MAX ||
+		    sink_webhook_secret_decode(one, key[n], sizeof(key[n]),
+		    &keylen[n]) == -1;
+		n++;
+	}
+	OPENSSL_cleanse(copy, strlen(cfg->webhook_secret));
+	free(copy);
+	if (bad || n == 0) {
+		OPENSSL_cleanse(key, sizeof(key));
+		*err = xasprintf("webhook: webhook_secret is not of the form "
+		    WH_SECRET_PREFIX "<base64>, or up to %d of them separated "
+		    "by spaces", CONFIG_WEBHOOK_SECRETS_MAX);
 		return -1;
 	}
 	same_url = s->url != NULL && strcmp(s->url, cfg->webhook_url) == 0;
@@ -662,8 +687,9 @@ wh_configure(struct sink_webhook *s, const struct config *cfg, char **err)
 	s->url = xstrdup(cfg->webhook_url);
 	s->where = wh_where(s->url);
 	OPENSSL_cleanse(s->key, sizeof(s->key));
-	memcpy(s->key, key, keylen);
-	s->keylen = keylen;
+	memcpy(s->key, key, sizeof(key));
+	memcpy(s->keylen, keylen, sizeof(keylen));
+	s->nkeys = n;
 	OPENSSL_cleanse(key, sizeof(key));
 	s->timeout_ms = cfg->webhook_timeout_ms;
 	if (s->disabled || !same_url) {
