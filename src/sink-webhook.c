@@ -824,4 +824,5 @@ sink_webhook_get_stats(const struct sink_webhook *s,
 	st->failures = s->failures;
 	st->inflight = s->inflight;
 	st->disabled = s->disabled;
+	st->failing = s->streak > 0 || s->disabled;
 }

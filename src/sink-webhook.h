@@ -23,6 +23,7 @@ struct sink_webhook_stats {
 	uint64_t	 delivered;	/* 2xx answers since start */
 	uint64_t	 failures;	/* other answers, timeouts, errors */
 	size_t		 inflight;
+	int		 failing;	/* the last attempt failed, or disabled */
 	int		 disabled;	/* a 410 Gone was received */
 };
 
