@@ -1048,16 +1048,26 @@ ctl_parse_time(const char *s, int64_t *ms)
 	return 0;
 }
 
-/* The login name of whoever runs this, for the replay's log. */
+/* Who runs this, for the replay's log: the user's name, and the name the
+ * terminal was logged in with when it differs (an operator who ran us as
+ * the service user with runuser or sudo). */
 static void
 ctl_user(char *buf, size_t size)
 {
 	struct passwd	*pw;
+	const char	*login;
+	char		 name[64];
 
 	if ((pw = getpwuid(getuid())) != NULL && pw->pw_name != NULL)
-		util_strlcpy(buf, pw->pw_name, size);
+		util_strlcpy(name, pw->pw_name, sizeof(name));
 	else
-		(void)snprintf(buf, size, "uid %lu", (unsigned long)getuid());
+		(void)snprintf(name, sizeof(name), "uid %lu",
+		    (unsigned long)getuid());
+	if ((login = getlogin()) != NULL && *login != '\0' &&
+	    strcmp(login, name) != 0)
+		(void)snprintf(buf, size, "%s (login %s)", name, login);
+	else
+		util_strlcpy(buf, name, size);
 }
 
 static int
@@ -1066,7 +1076,7 @@ cmd_replay(struct ctl *ctl, struct cmdline *cl)
 	enum ledger_replay_result res;
 	struct ledger_stats	 st;
 	const char		*sink = cl->pos[0];
-	char			 user[64];
+	char			 user[160];
 	int64_t			 from = cl->from, since_ms = 0, was, last = 0;
 	int			 rv, r;
 

@@ -386,7 +386,7 @@ static int
 jsonl_check_replay(struct sink_jsonl *s)
 {
 	struct ledger_sink	 k;
-	char			 user[64];
+	char			 user[160];
 
 	if (ledger_sink_get(s->ledger, JSONL_CURSOR, &k) == -1)
 		return -1;

@@ -304,7 +304,7 @@ static void
 wh_rewind(struct sink_webhook *s, const struct ledger_sink *k)
 {
 	struct wh_event	*e;
-	char		 user[64];
+	char		 user[160];
 
 	if (ledger_last_replay_user(s->ledger, WH_CURSOR, user,
 	    sizeof(user)) != 1)

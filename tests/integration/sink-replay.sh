@@ -18,7 +18,12 @@ RECV_PID=
 at_exit '[ -z "$RECV_PID" ] || kill "$RECV_PID" 2>/dev/null'
 : >"$HOOKS"
 SECRET=whsec_$(printf '%s' 'reconciled sink-replay test key' | "${OPENSSL:-openssl}" base64 -A)
+# Who reconcilectl says replayed: the user, and the terminal's login name
+# when it differs (logname(1) reads it as getlogin(3) does).
 ME=$(id -un)
+LOGIN=$(logname 2>/dev/null || true)
+[ -z "$LOGIN" ] || [ "$LOGIN" = "$ME" ] || ME="$ME (login $LOGIN)"
+ME_RE=$(printf '%s' "$ME" | sed 's/[()]/\\&/g')
 
 set_mode()
 {
@@ -126,7 +131,7 @@ for k in 3 4 5; do
 done
 assert_eq 0 "$(jq -r 'select(.valid != true) | .id' "$HOOKS" | wc -l | tr -d ' ')" \
     "every redelivery is signed validly"
-assert_log "webhook http://127.0.0.1:$HOOK_PORT: cursor moved from 5 to 2 by a replay \\(by $ME\\)"
+assert_log "webhook http://127.0.0.1:$HOOK_PORT: cursor moved from 5 to 2 by a replay \\(by $ME_RE\\)"
 wait_until 5 "the webhook cursor is back at 5" eval '[ "$(sink deliveredId webhook)" = 5 ]'
 assert_eq 1 "$(sink replays webhook)" "the replay is counted"
 assert_eq "5 5" "$(wc -l <"$OUT" | tr -d ' ') $(sink deliveredId jsonl)" \
@@ -143,7 +148,7 @@ assert_eq 7 "$(wc -l <"$OUT" | tr -d ' ')" "exactly events 4 and 5 again"
 head -n 5 "$OUT" | cmp -s - "$T/first.jsonl" || fail "the first five lines changed"
 sed -n '4,5p' "$T/first.jsonl" >"$T/want"
 tail -n 2 "$OUT" | cmp - "$T/want" || fail "lines 6-7 are not events 4-5 byte for byte"
-assert_log "events jsonl $OUT: cursor moved from 5 to 3 by a replay \\(by $ME\\)"
+assert_log "events jsonl $OUT: cursor moved from 5 to 3 by a replay \\(by $ME_RE\\)"
 assert_eq "$ME jsonl 5 3
 $ME webhook 5 2" "$(python3 -c 'import sqlite3, sys
 db = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True)
