@@ -163,9 +163,13 @@ burst=$!
 wait_until 10 "the burst has begun" eval '[ "$(last_event_id)" -ge $((before + 3)) ]'
 assert_exit 0 "$RECONCILECTL" -c "$CONF" replay jsonl --from 1
 assert_exit 0 "$RECONCILECTL" -c "$CONF" replay webhook --from 1
-REPLAYED_AT=$(date +%s.%N)
 wait "$burst" || fail "posting the burst failed"
 wait_until 20 "35 events delivered to both" eval '[ "$(last_event_id)" = 35 ] && caught_up'
+# When the webhook sink took the replay, by the daemon's log.
+noticed=$(grep -E "webhook http://127.0.0.1:$HOOK_PORT: cursor moved from [0-9]+ to 0 by a replay" \
+    "$DAEMON_LOG" | tail -n 1 | cut -d' ' -f1)
+[ -n "$noticed" ] || fail "the daemon did not log the webhook replay to 0"
+REPLAYED_AT=$(date -d "$noticed" +%s.%N)
 # From the last line of event 1 on, the file holds every event once, in
 # order: what the sink wrote after it took the replay.
 ctl events --json --limit 1000 >"$T/all.jsonl"
@@ -173,7 +177,7 @@ first1=$(head -n 1 "$T/all.jsonl")
 n=$(grep -nxF "$first1" "$OUT" | tail -n 1 | cut -d: -f1)
 tail -n +"$n" "$OUT" | cmp - "$T/all.jsonl" ||
     fail "after the replay the file does not hold events 1..35 exactly"
-# Every event got a 2xx after the replay was made.
+# Every event got a 2xx after the sink took the replay.
 jq -r .key "$T/all.jsonl" | sort -u >"$T/keys"
 jq -r --argjson t "$REPLAYED_AT" 'select(.at > $t and (.answer | startswith("2"))) | .id' \
     "$HOOKS" | sort -u >"$T/got"
