@@ -1036,9 +1036,17 @@ ctl_parse_time(const char *s, int64_t *ms)
 		sign = 0;
 		hh = mm = 0;
 	} else if (*p == '+' || *p == '-') {
+		/* Exactly "+HH:MM" or "-HH:MM". */
 		sign = *p == '+' ? 1 : -1;
-		if (sscanf(p + 1, "%2d:%2d%n", &hh, &mm, &n) != 2 ||
-		    p[1 + n] != '\0' || n != 5 || hh > 23 || mm > 59)
+		for (n = 1; n <= 5; n++) {
+			if (n == 3 ? p[n] != ':' : (p[n] < '0' || p[n] > '9'))
+				return -1;
+		}
+		if (p[6] != '\0')
+			return -1;
+		hh = (p[1] - '0') * 10 + (p[2] - '0');
+		mm = (p[4] - '0') * 10 + (p[5] - '0');
+		if (hh > 23 || mm > 59)
 			return -1;
 	} else
 		return -1;

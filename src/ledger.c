@@ -1711,7 +1711,8 @@ ledger_replay(struct ledger *l, const char *sink, int64_t to_id,
 	    step_int64(l, S_LAST_EVENT, "last event", &last) == -1)
 		goto end;
 	*was = k.delivered_id;
-	if (to_id > last) {
+	/* to_id + 1 is the first event sent again: it must exist. */
+	if (to_id >= last) {
 		res = LEDGER_REPLAY_PAST_END;
 		ok = 1;
 		goto end;

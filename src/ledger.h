@@ -216,7 +216,7 @@ int		 ledger_sink_state(struct ledger *, const char *sink,
 enum ledger_replay_result {
 	LEDGER_REPLAY_ERROR = -1,
 	LEDGER_REPLAY_MOVED,	/* the cursor is to_id; the replay is logged */
-	LEDGER_REPLAY_PAST_END,	/* to_id is past the last event */
+	LEDGER_REPLAY_PAST_END,	/* no event after to_id: nothing to send again */
 	LEDGER_REPLAY_AHEAD	/* to_id is past the cursor: it would skip */
 };
 /* Moves a sink's cursor back to to_id (events after it are delivered

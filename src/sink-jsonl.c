@@ -1,7 +1,8 @@
 /* The JSONL sink: appends the stored payload of every event after its cursor
  * to a file, one line each, fsyncs, and only then moves the cursor. Owns the
- * file (reopened when rotated away), the repair of a torn last line and the
- * retry timer with its backoff. */
+ * file (reopened when rotated away), the repair of a torn last line, the
+ * retry timer with its backoff, the state it keeps in the ledger and taking
+ * a replay. */
 #include <sys/stat.h>
 #include <sys/types.h>
 

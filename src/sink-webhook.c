@@ -1,7 +1,8 @@
 /* The webhook sink: a window of the next events after its cursor, each POSTed
  * through fetch with Standard Webhooks headers; the cursor follows the run of
- * delivered ids from its start. Owns the signing, the backoff (one probe at a
- * time while the endpoint fails) and the 410 switch-off. */
+ * delivered ids from its start. Owns the signing (with every secret during a
+ * rotation), the backoff (one probe at a time while the endpoint fails), the
+ * 410 switch-off, the state it keeps in the ledger and taking a replay. */
 #include <sys/queue.h>
 #include <sys/random.h>
 #include <sys/types.h>

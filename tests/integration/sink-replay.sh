@@ -98,9 +98,12 @@ cp "$HOOKS" "$T/first.hooks"
 
 # ---------------------------------------------------------------------------
 step "refused: past the last event, after the last event by time, an unknown sink, bad options"
-assert_exit 1 "$RECONCILECTL" -c "$CONF" replay webhook --from 7
-assert_eq "reconcilectl: replay: event 7 is past the last event (5); the cursor of webhook stays at 5" \
+assert_exit 1 "$RECONCILECTL" -c "$CONF" replay webhook --from 6
+assert_eq "reconcilectl: replay: event 6 is past the last event (5); the cursor of webhook stays at 5" \
     "$(err)" "past the last event"
+assert_exit 1 "$RECONCILECTL" -c "$CONF" replay jsonl --since 2099-01-01T09:00:00+09:00
+assert_eq "reconcilectl: replay: no event was written at or after 2099-01-01T09:00:00+09:00; nothing to deliver again" \
+    "$(err)" "--since with an offset"
 assert_exit 1 "$RECONCILECTL" -c "$CONF" replay jsonl --since 2099-01-01T00:00:00Z
 assert_eq "reconcilectl: replay: no event was written at or after 2099-01-01T00:00:00Z; nothing to deliver again" \
     "$(err)" "--since after the last event"
@@ -110,8 +113,10 @@ assert_eq 'reconcilectl: replay: "smtp" is not a sink of this configuration (jso
 assert_exit 64 "$RECONCILECTL" -c "$CONF" replay webhook
 assert_match "give --from ID or --since TIME" "$(err)" "neither --from nor --since"
 assert_exit 64 "$RECONCILECTL" -c "$CONF" replay webhook --from 1 --since "$MID"
-assert_exit 64 "$RECONCILECTL" -c "$CONF" replay webhook --since yesterday
-assert_match 'RFC 3339' "$(err)" "a --since that is no time"
+for bad in yesterday 2026-12-04T09:00:00 2026-12-04T09:00:00+9:00 2026-12-04T09:00:00+09:00x; do
+	assert_exit 64 "$RECONCILECTL" -c "$CONF" replay webhook --since "$bad"
+	assert_match 'RFC 3339' "$(err)" "--since $bad is no RFC 3339 time"
+done
 assert_eq "5 5 0 0" "$(sink deliveredId webhook) $(sink deliveredId jsonl) $(sink replays webhook) $(sink replays jsonl)" \
     "nothing moved"
 

@@ -1022,18 +1022,22 @@ test_replay(void **state)
 	assert_int_equal(k.replays, 0);
 	assert_string_equal(k.state, "ok");
 
-	/* The sink read replays 0 and delivers 1..4. */
-	assert_int_equal(ledger_cursor_advance(f->l, "webhook", 0, 4), 0);
+	/* The sink read replays 0 and delivers 1..3. */
+	assert_int_equal(ledger_cursor_advance(f->l, "webhook", 0, 3), 0);
+	/* Sending again from event 6 or 7: there is no such event. */
 	assert_int_equal(ledger_replay(f->l, "webhook", 6, "alice", T0, &was),
 	    LEDGER_REPLAY_PAST_END);
-	assert_int_equal(was, 4);
+	assert_int_equal(was, 3);
 	assert_int_equal(ledger_replay(f->l, "webhook", 5, "alice", T0, &was),
+	    LEDGER_REPLAY_PAST_END);
+	/* From event 5: it was not delivered yet, that would skip 4. */
+	assert_int_equal(ledger_replay(f->l, "webhook", 4, "alice", T0, &was),
 	    LEDGER_REPLAY_AHEAD);
 	assert_int_equal(ledger_last_replay_user(f->l, "webhook", user,
 	    sizeof(user)), 0);
 	assert_int_equal(ledger_replay(f->l, "webhook", 1, "alice", T0, &was),
 	    LEDGER_REPLAY_MOVED);
-	assert_int_equal(was, 4);
+	assert_int_equal(was, 3);
 	/* The sink, unaware, tries to store 5 over the replay: refused. */
 	assert_int_equal(ledger_cursor_advance(f->l, "webhook", 0, 5), 1);
 	assert_int_equal(ledger_sink_get(f->l, "webhook", &k), 1);
@@ -1043,7 +1047,7 @@ test_replay(void **state)
 	    sizeof(user)), 1);
 	assert_string_equal(user, "alice");
 	assert_int_equal(sql_int(f->path, "SELECT from_id * 10 + to_id FROM"
-	    " replays WHERE sink = 'webhook'"), 41);
+	    " replays WHERE sink = 'webhook'"), 31);
 	/* Having re-read it, the sink goes on. */
 	assert_int_equal(ledger_cursor_advance(f->l, "webhook", 1, 2), 0);
 	/* A replay to the cursor itself still counts (a window in flight
