@@ -4,6 +4,7 @@
  * The ledger logs the cause of a database error itself; we say what failed. */
 #include <errno.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -36,7 +38,9 @@ enum {
 	OPT_REF,
 	OPT_STATE,
 	OPT_AFTER,
-	OPT_LIMIT
+	OPT_LIMIT,
+	OPT_FROM,
+	OPT_SINCE
 };
 
 struct ctl {
@@ -56,6 +60,8 @@ struct cmdline {
 	const char	*state;
 	int64_t		 after;
 	int64_t		 limit;
+	int64_t		 from;		/* --from: 0 when not given */
+	const char	*since;
 	int		 json;
 };
 
@@ -66,6 +72,8 @@ struct cmdline {
 #define CO_STATE	0x08
 #define CO_AFTER	0x10
 #define CO_LIMIT	0x20
+#define CO_FROM		0x40
+#define CO_SINCE	0x80
 
 struct command {
 	const char	*name;
@@ -85,6 +93,8 @@ static int	 cmd_list(struct ctl *, struct cmdline *);
 static int	 cmd_events(struct ctl *, struct cmdline *);
 static int	 cmd_stats(struct ctl *, struct cmdline *);
 static int	 cmd_recheck(struct ctl *, struct cmdline *);
+static int	 cmd_sinks(struct ctl *, struct cmdline *);
+static int	 cmd_replay(struct ctl *, struct cmdline *);
 
 static const struct command commands[] = {
 	{ "add", cmd_add, "add ORDER_ID USER_KEY [--sku SKU] [--ref REF]",
@@ -99,6 +109,9 @@ static const struct command commands[] = {
 	{ "stats", cmd_stats, "stats [--json]", CO_JSON, 0, NULL, NULL },
 	{ "recheck", cmd_recheck, "recheck ORDER_ID | --state STATE",
 	    CO_STATE, 1, NULL, NULL },
+	{ "sinks", cmd_sinks, "sinks [--json]", CO_JSON, 0, NULL, NULL },
+	{ "replay", cmd_replay, "replay SINK --from ID | --since TIME",
+	    CO_FROM | CO_SINCE, 1, "SINK", NULL },
 };
 #define NCOMMANDS	(sizeof(commands) / sizeof(commands[0]))
 
@@ -113,6 +126,8 @@ static const struct {
 	{ CO_STATE, { "state", required_argument, NULL, OPT_STATE } },
 	{ CO_AFTER, { "after", required_argument, NULL, OPT_AFTER } },
 	{ CO_LIMIT, { "limit", required_argument, NULL, OPT_LIMIT } },
+	{ CO_FROM, { "from", required_argument, NULL, OPT_FROM } },
+	{ CO_SINCE, { "since", required_argument, NULL, OPT_SINCE } },
 };
 #define NCMD_OPTIONS	(sizeof(cmd_options) / sizeof(cmd_options[0]))
 
@@ -274,6 +289,16 @@ ctl_parse(const struct command *cmd, int argc, char **argv,
 				return ctl_usage_err(name, "--limit must be an"
 				    " integer from 1 to %d, not \"%s\"",
 				    EVENTS_LIMIT_MAX, optarg);
+			break;
+		case OPT_FROM:
+			if (util_parse_int64(optarg, 1, INT64_MAX,
+			    &cl->from) == -1)
+				return ctl_usage_err(name, "--from must be an"
+				    " event id (an integer >= 1), not \"%s\"",
+				    optarg);
+			break;
+		case OPT_SINCE:
+			cl->since = optarg;
 			break;
 		case 'h':
 			printf("usage: " PROG " [-c FILE] %s\n", cmd->usage);
@@ -870,6 +895,251 @@ cmd_recheck(struct ctl *ctl, struct cmdline *cl)
 		return 1;
 	}
 	printf("%d order(s) due now\n", n);
+	return ctl_flush(0);
+}
+
+/* ---- sinks, replay ------------------------------------------------------ */
+
+/* The sinks this configuration delivers to, by their cursor names. */
+static int
+ctl_sink_configured(const struct config *cfg, const char *name)
+{
+	if (strcmp(name, "jsonl") == 0)
+		return cfg->jsonl != NULL;
+	if (strcmp(name, "webhook") == 0)
+		return cfg->webhook_url != NULL;
+	return 0;
+}
+
+struct sinks_list {
+	struct ledger_sink	 k[8];
+	int			 n;
+};
+
+static int
+ctl_sinks_collect(const struct ledger_sink *k, void *arg)
+{
+	struct sinks_list	*sl = arg;
+
+	if (sl->n < (int)(sizeof(sl->k) / sizeof(sl->k[0])))
+		sl->k[sl->n++] = *k;
+	return 0;
+}
+
+/* Adds a configured sink that has no row yet (it has delivered nothing). */
+static void
+ctl_sinks_add_new(struct sinks_list *sl, const struct config *cfg,
+    const char *name)
+{
+	int	 i;
+
+	if (!ctl_sink_configured(cfg, name))
+		return;
+	for (i = 0; i < sl->n; i++) {
+		if (strcmp(sl->k[i].name, name) == 0)
+			return;
+	}
+	if (sl->n == (int)(sizeof(sl->k) / sizeof(sl->k[0])))
+		return;
+	memset(&sl->k[sl->n], 0, sizeof(sl->k[0]));
+	util_strlcpy(sl->k[sl->n].name, name, sizeof(sl->k[0].name));
+	util_strlcpy(sl->k[sl->n].state, "ok", sizeof(sl->k[0].state));
+	sl->n++;
+}
+
+static int
+cmd_sinks(struct ctl *ctl, struct cmdline *cl)
+{
+	struct sinks_list	 sl;
+	struct ledger_stats	 st;
+	struct json_object	*obj, *s;
+	const struct ledger_sink *k;
+	char			 tbuf[64];
+	int64_t			 lag;
+	int			 i, rv;
+
+	if ((rv = ctl_open(ctl, 1)) != 0)
+		return rv;
+	memset(&sl, 0, sizeof(sl));
+	if (ledger_stats(ctl->ledger, util_now_ms(), &st) == -1 ||
+	    ledger_sinks(ctl->ledger, ctl_sinks_collect, &sl) == -1) {
+		ctl_err("cannot read the sinks: database error");
+		return 1;
+	}
+	ctl_sinks_add_new(&sl, ctl->cfg, "jsonl");
+	ctl_sinks_add_new(&sl, ctl->cfg, "webhook");
+
+	obj = cl->json ? json_object_new_object() : NULL;
+	if (!cl->json)
+		printf("%-10s %-9s %10s %8s  %s\n", "SINK", "STATE", "CURSOR",
+		    "LAG", "LAST ERROR");
+	for (i = 0; i < sl.n; i++) {
+		k = &sl.k[i];
+		lag = st.last_event_id > k->delivered_id ?
+		    st.last_event_id - k->delivered_id : 0;
+		if (!cl->json) {
+			printf("%-10s %-9s %10" PRId64 " %8" PRId64 "  ",
+			    k->name, k->state, k->delivered_id, lag);
+			if (k->last_error[0] == '\0')
+				printf("-");
+			else
+				printf("%s %s", ctl_time(k->error_at, tbuf),
+				    k->last_error);
+			printf("%s\n", ctl_sink_configured(ctl->cfg, k->name) ?
+			    "" : " (not configured)");
+			continue;
+		}
+		s = json_object_new_object();
+		json_object_object_add(s, "configured", json_object_new_boolean(
+		    ctl_sink_configured(ctl->cfg, k->name)));
+		json_object_object_add(s, "state",
+		    json_object_new_string(k->state));
+		json_object_object_add(s, "deliveredId",
+		    json_object_new_int64(k->delivered_id));
+		json_object_object_add(s, "lag", json_object_new_int64(lag));
+		json_object_object_add(s, "replays",
+		    json_object_new_int64(k->replays));
+		json_object_object_add(s, "lastError", k->last_error[0] != '\0' ?
+		    json_object_new_string(k->last_error) : NULL);
+		json_object_object_add(s, "lastErrorAt", k->error_at > 0 ?
+		    json_object_new_string(util_fmt_time(k->error_at, tbuf)) :
+		    NULL);
+		json_object_object_add(obj, k->name, s);
+	}
+	if (cl->json) {
+		ctl_print_json(obj);
+		json_object_put(obj);
+	}
+	return ctl_flush(0);
+}
+
+/* Parses an RFC 3339 time ("2026-12-04T17:25:00Z", "...+09:00", seconds
+ * fraction ignored) into unix ms. Returns 0 or -1. */
+static int
+ctl_parse_time(const char *s, int64_t *ms)
+{
+	struct tm	 tm;
+	const char	*p;
+	int		 sign, hh, mm, n = 0;
+	time_t		 t;
+
+	memset(&tm, 0, sizeof(tm));
+	if ((p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm)) == NULL)
+		return -1;
+	if (*p == '.') {
+		for (p++; *p >= '0' && *p <= '9'; p++)
+			;
+	}
+	if (*p == 'Z' || *p == 'z') {
+		if (p[1] != '\0')
+			return -1;
+		sign = 0;
+		hh = mm = 0;
+	} else if (*p == '+' || *p == '-') {
+		/* Exactly "+HH:MM" or "-HH:MM". */
+		sign = *p == '+' ? 1 : -1;
+		for (n = 1; n <= 5; n++) {
+			if (n == 3 ? p[n] != ':' : (p[n] < '0' || p[n] > '9'))
+				return -1;
+		}
+		if (p[6] != '\0')
+			return -1;
+		hh = (p[1] - '0') * 10 + (p[2] - '0');
+		mm = (p[4] - '0') * 10 + (p[5] - '0');
+		if (hh > 23 || mm > 59)
+			return -1;
+	} else
+		return -1;
+	if ((t = timegm(&tm)) == (time_t)-1)
+		return -1;
+	*ms = ((int64_t)t - (int64_t)sign * (hh * 3600 + mm * 60)) * 1000;
+	return 0;
+}
+
+/* Who runs this, for the replay's log: the user's name, and the name the
+ * terminal was logged in with when it differs (an operator who ran us as
+ * the service user with runuser or sudo). */
+static void
+ctl_user(char *buf, size_t size)
+{
+	struct passwd	*pw;
+	const char	*login;
+	char		 name[64];
+
+	if ((pw = getpwuid(getuid())) != NULL && pw->pw_name != NULL)
+		util_strlcpy(name, pw->pw_name, sizeof(name));
+	else
+		(void)snprintf(name, sizeof(name), "uid %lu",
+		    (unsigned long)getuid());
+	if ((login = getlogin()) != NULL && *login != '\0' &&
+	    strcmp(login, name) != 0)
+		(void)snprintf(buf, size, "%s (login %s)", name, login);
+	else
+		util_strlcpy(buf, name, size);
+}
+
+static int
+cmd_replay(struct ctl *ctl, struct cmdline *cl)
+{
+	enum ledger_replay_result res;
+	struct ledger_stats	 st;
+	const char		*sink = cl->pos[0];
+	char			 user[160];
+	int64_t			 from = cl->from, since_ms = 0, was, last = 0;
+	int			 rv, r;
+
+	if ((from == 0) == (cl->since == NULL))
+		return ctl_usage_err("replay", "give --from ID or --since "
+		    "TIME (one of them)");
+	if (cl->since != NULL && ctl_parse_time(cl->since, &since_ms) == -1)
+		return ctl_usage_err("replay", "--since must be an RFC 3339 "
+		    "time such as 2026-12-04T09:00:00Z, not \"%s\"", cl->since);
+	if ((rv = ctl_open(ctl, 0)) != 0)
+		return rv;
+	if (!ctl_sink_configured(ctl->cfg, sink)) {
+		ctl_err("replay: \"%s\" is not a sink of this configuration "
+		    "(jsonl and webhook are, when set)", sink);
+		return 1;
+	}
+	if (cl->since != NULL) {
+		if ((r = ledger_event_since(ctl->ledger, since_ms,
+		    &from)) == -1) {
+			ctl_err("replay: cannot read the events: database "
+			    "error");
+			return 1;
+		}
+		if (r == 0) {
+			ctl_err("replay: no event was written at or after %s; "
+			    "nothing to deliver again", cl->since);
+			return 1;
+		}
+	}
+	ctl_user(user, sizeof(user));
+	res = ledger_replay(ctl->ledger, sink, from - 1, user, util_now_ms(),
+	    &was);
+	switch (res) {
+	case LEDGER_REPLAY_MOVED:
+		break;
+	case LEDGER_REPLAY_PAST_END:
+		if (ledger_stats(ctl->ledger, util_now_ms(), &st) == 0)
+			last = st.last_event_id;
+		ctl_err("replay: event %" PRId64 " is past the last event "
+		    "(%" PRId64 "); the cursor of %s stays at %" PRId64, from,
+		    last, sink, was);
+		return 1;
+	case LEDGER_REPLAY_AHEAD:
+		ctl_err("replay: %s has not delivered event %" PRId64 " yet "
+		    "(its cursor is %" PRId64 "); moving it forward would "
+		    "skip events, so it stays", sink, from, was);
+		return 1;
+	default:
+		ctl_err("replay: cannot move the cursor of %s: database error",
+		    sink);
+		return 1;
+	}
+	printf("%s: cursor moved from %" PRId64 " to %" PRId64 " by %s; "
+	    "events from %" PRId64 " on are delivered again\n", sink, was,
+	    from - 1, user, from);
 	return ctl_flush(0);
 }
 

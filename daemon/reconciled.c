@@ -666,6 +666,8 @@ daemon_metrics(void *arg, struct evbuffer *out)
 	    poller_pause_name(st.pause) : NULL;
 	v.pause_until_ms = st.pause_until_ms;
 	v.cert_not_after = d->cert_not_after;
+	v.rate_per_sec = d->cfg->rate_per_sec;
+	v.leader = 1;		/* the only instance on its SQLite ledger */
 	if (d->jsonl != NULL) {
 		sink_jsonl_get_stats(d->jsonl, &js);
 		v.sinks[v.nsinks].name = "jsonl";
@@ -679,7 +681,8 @@ daemon_metrics(void *arg, struct evbuffer *out)
 		v.sinks[v.nsinks].name = "webhook";
 		v.sinks[v.nsinks].delivered_id = ws.delivered_id;
 		v.sinks[v.nsinks].failures = ws.failures;
-		v.sinks[v.nsinks].failing = ws.disabled;
+		v.sinks[v.nsinks].failing = ws.failing;
+		v.sinks[v.nsinks].disabled = ws.disabled;
 		v.nsinks++;
 	}
 	return metrics_render(out, &v);

@@ -356,6 +356,24 @@ secret_valid(const char *s)
 	return n >= 0 && (size_t)n == len / 4 * 3;
 }
 
+/* 1 if s is one secret, or up to CONFIG_WEBHOOK_SECRETS_MAX of them
+ * separated by blanks (while rotating: every delivery is signed with each). */
+static int
+secrets_valid(const char *s)
+{
+	char	*copy, *p, *one;
+	int	 n = 0, ok = 1;
+
+	p = copy = xstrdup(s);
+	while (ok && (one = strsep(&p, " \t")) != NULL) {
+		if (*one == '\0')
+			continue;
+		ok = ++n <= CONFIG_WEBHOOK_SECRETS_MAX && secret_valid(one);
+	}
+	free(copy);
+	return ok && n > 0;
+}
+
 /* 1 if c may appear in a host name or IPv4 address. */
 static int
 host_char(char c)
@@ -510,10 +528,11 @@ string_set(struct parse *p, const struct keydef *k, const char *value)
 		    value);
 		return;
 	}
-	if ((k->flags & KF_SECRET) && !secret_valid(value)) {
+	if ((k->flags & KF_SECRET) && !secrets_valid(value)) {
 		parse_error(p, p->lineno, "%s: not a valid secret (use "
-		    SECRET_PREFIX "<base64 of at least %d bytes>)", k->name,
-		    SECRET_MIN);
+		    SECRET_PREFIX "<base64 of at least %d bytes>; while "
+		    "rotating, up to %d of them separated by spaces)", k->name,
+		    SECRET_MIN, CONFIG_WEBHOOK_SECRETS_MAX);
 		return;
 	}
 	if ((k->flags & KF_NOSPACE) && strpbrk(value, " \t") != NULL) {

@@ -17,6 +17,8 @@
 #define CONFIG_DEFAULT_CERT	SYSCONFDIR "/reconciled/client.crt"
 #define CONFIG_DEFAULT_KEY	SYSCONFDIR "/reconciled/client.key"
 #define CONFIG_DEFAULT_LEDGER	LOCALSTATEDIR "/lib/reconciled/ledger.db"
+/* Secrets webhook_secret may hold at once, to rotate one without a gap. */
+#define CONFIG_WEBHOOK_SECRETS_MAX	4
 
 /* What a Toss status maps to (config section [status]). */
 enum action {
@@ -65,7 +67,7 @@ struct config {
 	/* [events] */
 	char		*jsonl;		/* NULL = off */
 	char		*webhook_url;	/* NULL = off */
-	char		*webhook_secret;
+	char		*webhook_secret;	/* one whsec_ or several, blank-separated */
 	int64_t		 webhook_timeout_ms;
 
 	/* [control] */

@@ -25,6 +25,10 @@
 	"determined_at, polls, errors, added_at, updated_at, granted_at, " \
 	"next_poll_at"
 
+#define SINK_COLS \
+	"name, delivered_id, replays, state, coalesce(last_error, ''), " \
+	"coalesce(error_at, 0)"
+
 enum stmt_id {
 	S_BEGIN,
 	S_COMMIT,
@@ -50,6 +54,14 @@ enum stmt_id {
 	S_CURSOR_GET,
 	S_CURSOR_SET,
 	S_CURSORS,
+	S_CURSOR_ADVANCE,
+	S_SINK_GET,
+	S_SINKS,
+	S_SINK_STATE,
+	S_REPLAY_MOVE,
+	S_REPLAY_LOG,
+	S_LAST_REPLAY,
+	S_EVENT_SINCE,
 	S_STATE_COUNTS,
 	S_EVENT_COUNT,
 	S_EVENT_TYPE_COUNTS,
@@ -128,6 +140,32 @@ static const char *const stmt_sql[S__COUNT] = {
 	    "INSERT INTO sinks (name, delivered_id) VALUES (?1, ?2)"
 	    " ON CONFLICT (name) DO UPDATE SET delivered_id = excluded.delivered_id",
 	[S_CURSORS] = "SELECT name, delivered_id FROM sinks ORDER BY name",
+	/* Only while no replay moved the cursor since the sink read it. */
+	[S_CURSOR_ADVANCE] =
+	    "INSERT INTO sinks (name, delivered_id) VALUES (?1, ?3)"
+	    " ON CONFLICT (name) DO UPDATE SET delivered_id = excluded.delivered_id"
+	    " WHERE sinks.replays = ?2",
+	[S_SINK_GET] =
+	    "SELECT " SINK_COLS " FROM sinks WHERE name = ?1",
+	[S_SINKS] = "SELECT " SINK_COLS " FROM sinks ORDER BY name",
+	[S_SINK_STATE] =
+	    "INSERT INTO sinks (name, state, last_error, error_at)"
+	    " VALUES (?1, ?2, ?3, ?4)"
+	    " ON CONFLICT (name) DO UPDATE SET state = excluded.state,"
+	    " last_error = coalesce(excluded.last_error, last_error),"
+	    " error_at = coalesce(excluded.error_at, error_at)",
+	[S_REPLAY_MOVE] =
+	    "INSERT INTO sinks (name, delivered_id, replays) VALUES (?1, ?2, 1)"
+	    " ON CONFLICT (name) DO UPDATE SET"
+	    " delivered_id = excluded.delivered_id, replays = replays + 1",
+	[S_REPLAY_LOG] =
+	    "INSERT INTO replays (sink, at, by_user, from_id, to_id)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5)",
+	[S_LAST_REPLAY] =
+	    "SELECT by_user FROM replays WHERE sink = ?1"
+	    " ORDER BY at DESC, rowid DESC LIMIT 1",
+	[S_EVENT_SINCE] =
+	    "SELECT MIN(id) FROM events WHERE created_at >= ?1",
 	[S_STATE_COUNTS] = "SELECT state, n FROM state_counts",
 	[S_EVENT_COUNT] = "SELECT coalesce(SUM(n), 0) FROM event_counts",
 	[S_EVENT_TYPE_COUNTS] = "SELECT type, n FROM event_counts",
@@ -1547,6 +1585,209 @@ ledger_cursors(struct ledger *l, int (*fn)(const char *, int64_t, void *),
 	}
 	stmt_done(st);
 	return r;
+}
+
+static void
+row_sink(sqlite3_stmt *st, struct ledger_sink *k)
+{
+	col_text(st, 0, k->name, sizeof(k->name));
+	k->delivered_id = sqlite3_column_int64(st, 1);
+	k->replays = sqlite3_column_int64(st, 2);
+	col_text(st, 3, k->state, sizeof(k->state));
+	col_text(st, 4, k->last_error, sizeof(k->last_error));
+	k->error_at = sqlite3_column_int64(st, 5);
+}
+
+int
+ledger_sink_get(struct ledger *l, const char *sink, struct ledger_sink *k)
+{
+	sqlite3_stmt	*st = l->stmt[S_SINK_GET];
+	int		 rc, found = 0;
+
+	err_clear(l);
+	memset(k, 0, sizeof(*k));
+	util_strlcpy(k->name, sink, sizeof(k->name));
+	util_strlcpy(k->state, "ok", sizeof(k->state));
+	if (bind_text(l, st, 1, sink, 0) == -1) {
+		stmt_done(st);
+		return -1;
+	}
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		row_sink(st, k);
+		found = 1;
+		rc = sqlite3_step(st);
+	}
+	if (rc != SQLITE_DONE) {
+		sql_error(l, "sink");
+		stmt_done(st);
+		return -1;
+	}
+	stmt_done(st);
+	return found;
+}
+
+int
+ledger_sinks(struct ledger *l, int (*fn)(const struct ledger_sink *, void *),
+    void *arg)
+{
+	sqlite3_stmt		*st = l->stmt[S_SINKS];
+	struct ledger_sink	 k;
+	int			 rc, r = 0;
+
+	err_clear(l);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		row_sink(st, &k);
+		if ((r = fn(&k, arg)) != 0)
+			break;
+	}
+	if (r == 0 && rc != SQLITE_DONE) {
+		sql_error(l, "sinks");
+		r = -1;
+	}
+	stmt_done(st);
+	return r;
+}
+
+int
+ledger_cursor_advance(struct ledger *l, const char *sink, int64_t replays,
+    int64_t id)
+{
+	sqlite3_stmt	*st = l->stmt[S_CURSOR_ADVANCE];
+	int		 n = 0, ok = 0;
+
+	err_clear(l);
+	if (write_begin(l) == -1)
+		return -1;
+	if (bind_text(l, st, 1, sink, 0) == -1 ||
+	    bind_int64(l, st, 2, replays) == -1 ||
+	    bind_int64(l, st, 3, id) == -1)
+		stmt_done(st);
+	else if (step_done(l, S_CURSOR_ADVANCE, "cursor") == 0) {
+		n = sqlite3_changes(l->db);
+		ok = 1;
+	}
+	if (write_end(l, ok) == -1)
+		return -1;
+	return n == 1 ? 0 : 1;
+}
+
+int
+ledger_sink_state(struct ledger *l, const char *sink, const char *state,
+    const char *error, int64_t now)
+{
+	sqlite3_stmt	*st = l->stmt[S_SINK_STATE];
+	int		 ok = 0;
+
+	err_clear(l);
+	if (write_begin(l) == -1)
+		return -1;
+	if (bind_text(l, st, 1, sink, 0) == -1 ||
+	    bind_text(l, st, 2, state, 0) == -1 ||
+	    bind_text_null(l, st, 3, error, LEDGER_SINK_ERR_MAX - 1) == -1 ||
+	    (error != NULL ? bind_int64(l, st, 4, now) :
+	    bind_text(l, st, 4, NULL, 0)) == -1)
+		stmt_done(st);
+	else if (step_done(l, S_SINK_STATE, "sink state") == 0)
+		ok = 1;
+	return write_end(l, ok);
+}
+
+enum ledger_replay_result
+ledger_replay(struct ledger *l, const char *sink, int64_t to_id,
+    const char *user, int64_t now, int64_t *was)
+{
+	sqlite3_stmt		*st;
+	struct ledger_sink	 k;
+	enum ledger_replay_result res = LEDGER_REPLAY_ERROR;
+	int64_t			 last = 0;
+	int			 ok = 0;
+
+	err_clear(l);
+	*was = 0;
+	if (write_begin(l) == -1)
+		return LEDGER_REPLAY_ERROR;
+	/* Read and move in one write transaction: nothing can come between. */
+	if (ledger_sink_get(l, sink, &k) == -1 ||
+	    step_int64(l, S_LAST_EVENT, "last event", &last) == -1)
+		goto end;
+	*was = k.delivered_id;
+	/* to_id + 1 is the first event sent again: it must exist. */
+	if (to_id >= last) {
+		res = LEDGER_REPLAY_PAST_END;
+		ok = 1;
+		goto end;
+	}
+	if (to_id > k.delivered_id) {
+		res = LEDGER_REPLAY_AHEAD;
+		ok = 1;
+		goto end;
+	}
+	st = l->stmt[S_REPLAY_MOVE];
+	if (bind_text(l, st, 1, sink, 0) == -1 ||
+	    bind_int64(l, st, 2, to_id) == -1) {
+		stmt_done(st);
+		goto end;
+	}
+	if (step_done(l, S_REPLAY_MOVE, "replay") == -1)
+		goto end;
+	st = l->stmt[S_REPLAY_LOG];
+	if (bind_text(l, st, 1, sink, 0) == -1 ||
+	    bind_int64(l, st, 2, now) == -1 ||
+	    bind_text(l, st, 3, user, 0) == -1 ||
+	    bind_int64(l, st, 4, k.delivered_id) == -1 ||
+	    bind_int64(l, st, 5, to_id) == -1) {
+		stmt_done(st);
+		goto end;
+	}
+	if (step_done(l, S_REPLAY_LOG, "replay log") == -1)
+		goto end;
+	res = LEDGER_REPLAY_MOVED;
+	ok = 1;
+end:
+	if (write_end(l, ok) == -1)
+		return LEDGER_REPLAY_ERROR;
+	return res;
+}
+
+int
+ledger_last_replay_user(struct ledger *l, const char *sink, char *buf,
+    size_t size)
+{
+	sqlite3_stmt	*st = l->stmt[S_LAST_REPLAY];
+	int		 rc, found = 0;
+
+	err_clear(l);
+	buf[0] = '\0';
+	if (bind_text(l, st, 1, sink, 0) == -1) {
+		stmt_done(st);
+		return -1;
+	}
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		col_text(st, 0, buf, size);
+		found = 1;
+		rc = sqlite3_step(st);
+	}
+	if (rc != SQLITE_DONE) {
+		sql_error(l, "replays");
+		stmt_done(st);
+		return -1;
+	}
+	stmt_done(st);
+	return found;
+}
+
+int
+ledger_event_since(struct ledger *l, int64_t since_ms, int64_t *id)
+{
+	sqlite3_stmt	*st = l->stmt[S_EVENT_SINCE];
+
+	err_clear(l);
+	*id = 0;
+	if (bind_int64(l, st, 1, since_ms) == -1) {
+		stmt_done(st);
+		return -1;
+	}
+	return step_int64(l, S_EVENT_SINCE, "events since", id);
 }
 
 int

@@ -182,6 +182,56 @@ int		 ledger_cursor_set(struct ledger *, const char *sink, int64_t id);
 int		 ledger_cursors(struct ledger *,
 		    int (*fn)(const char *name, int64_t id, void *), void *arg);
 
+/* A sink's row: its cursor, how many replays moved it back, its state
+ * ("ok", "retrying" after a failure, "off" after a 410 Gone) and its last
+ * error ("" none) with when it happened (unix ms, 0 none). */
+#define LEDGER_SINK_NAME_MAX	32
+#define LEDGER_SINK_ERR_MAX	512
+struct ledger_sink {
+	char		 name[LEDGER_SINK_NAME_MAX];
+	int64_t		 delivered_id;
+	int64_t		 replays;
+	char		 state[16];
+	char		 last_error[LEDGER_SINK_ERR_MAX];
+	int64_t		 error_at;
+};
+
+/* Reads one sink's row into *k. Returns 1, 0 when it has none yet (then
+ * *k is a new sink: cursor 0, "ok"), or -1. */
+int		 ledger_sink_get(struct ledger *, const char *sink,
+		    struct ledger_sink *k);
+/* Calls fn for each sink row, by name. */
+int		 ledger_sinks(struct ledger *,
+		    int (*fn)(const struct ledger_sink *, void *), void *arg);
+/* Moves a sink's cursor to id, but only if its replay count is still
+ * replays (what the sink last read): a replay made meanwhile wins. Returns
+ * 0 when moved, 1 when a replay came between (re-read with
+ * ledger_sink_get), -1 on error. */
+int		 ledger_cursor_advance(struct ledger *, const char *sink,
+		    int64_t replays, int64_t id);
+/* Stores a sink's state; error (NULL: keep the last one) is stamped now. */
+int		 ledger_sink_state(struct ledger *, const char *sink,
+		    const char *state, const char *error, int64_t now);
+
+enum ledger_replay_result {
+	LEDGER_REPLAY_ERROR = -1,
+	LEDGER_REPLAY_MOVED,	/* the cursor is to_id; the replay is logged */
+	LEDGER_REPLAY_PAST_END,	/* no event after to_id: nothing to send again */
+	LEDGER_REPLAY_AHEAD	/* to_id is past the cursor: it would skip */
+};
+/* Moves a sink's cursor back to to_id (events after it are delivered
+ * again), bumps its replay count and logs who did it, in one transaction.
+ * *was is the cursor before. */
+enum ledger_replay_result ledger_replay(struct ledger *, const char *sink,
+		    int64_t to_id, const char *user, int64_t now, int64_t *was);
+/* The operator of the sink's latest replay into buf. Returns 1, 0 when it
+ * has none, or -1. */
+int		 ledger_last_replay_user(struct ledger *, const char *sink,
+		    char *buf, size_t size);
+/* The id of the first event created at or after since_ms (unix ms).
+ * Returns 1 with *id set, 0 when there is none, or -1. */
+int		 ledger_event_since(struct ledger *, int64_t since_ms, int64_t *id);
+
 int		 ledger_stats(struct ledger *, int64_t now, struct ledger_stats *);
 
 const char	*ledger_state_name(enum order_state);

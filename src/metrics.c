@@ -50,6 +50,7 @@ static struct {
 	int64_t		 lat_sum_ms;
 	uint64_t	 events[EV__COUNT];	/* [EV_NONE]: a type no name matched */
 	uint64_t	 rate_waits;
+	int64_t		 last_answer_ms;	/* 0: none since start */
 } m;
 
 /* 1 if s can be a label value here: 1..METRICS_LABEL_LEN printable ASCII
@@ -153,6 +154,13 @@ void
 metrics_rate_wait(void)
 {
 	m.rate_waits++;
+}
+
+void
+metrics_answer_at(int64_t now_ms)
+{
+	if (now_ms > m.last_answer_ms)
+		m.last_answer_ms = now_ms;
 }
 
 void
@@ -396,6 +404,12 @@ render_sinks(struct render *r, const struct metrics_view *v, int64_t last)
 	for (i = 0; i < n; i++)
 		render_labelled(r, "reconciled_sink_failing", "sink",
 		    v->sinks[i].name, v->sinks[i].failing != 0);
+	render_head(r, "reconciled_sink_disabled", "gauge",
+	    "1 while the sink is off (a webhook answered 410 Gone) until a "
+	    "reload.");
+	for (i = 0; i < n; i++)
+		render_labelled(r, "reconciled_sink_disabled", "sink",
+		    v->sinks[i].name, v->sinks[i].disabled != 0);
 }
 
 static void
@@ -453,6 +467,21 @@ metrics_render(struct evbuffer *out, const struct metrics_view *v)
 	    "Times a free request slot waited for the rate limit.");
 	render_printf(&r, "reconciled_rate_limit_waits_total %" PRIu64 "\n",
 	    m.rate_waits);
+	render_head(&r, "reconciled_rate_limit_per_second", "gauge",
+	    "The configured rate limit of requests to Toss (0: none).");
+	render_printf(&r, "reconciled_rate_limit_per_second %g\n",
+	    v->rate_per_sec);
+	render_head(&r, "reconciled_last_answer_timestamp_seconds", "gauge",
+	    "When Toss last answered a poll with an order's status (unix "
+	    "time; 0: not since the daemon started).");
+	render_printf(&r, "reconciled_last_answer_timestamp_seconds %" PRId64
+	    ".%03d\n", m.last_answer_ms / 1000,
+	    (int)(m.last_answer_ms % 1000));
+	/* With one ledger on SQLite there is one instance and it leads;
+	 * several instances sharing a database elect one. */
+	render_head(&r, "reconciled_leader", "gauge",
+	    "1 while this instance leads (polls Toss and delivers events).");
+	render_printf(&r, "reconciled_leader %d\n", v->leader != 0);
 
 	if (v->ledger_path != NULL && stat(v->ledger_path, &sb) == 0) {
 		render_head(&r, "reconciled_ledger_bytes", "gauge",

@@ -23,6 +23,8 @@ void		 metrics_unknown_status(const char *status);
 void		 metrics_event(const char *type);
 /* A free slot had to wait for the rate limit. */
 void		 metrics_rate_wait(void);
+/* Toss answered a poll with an order's status at now_ms (unix ms). */
+void		 metrics_answer_at(int64_t now_ms);
 
 /* What metrics_render reads from the rest of the daemon at scrape time. */
 struct metrics_view {
@@ -33,16 +35,20 @@ struct metrics_view {
 	const char	*pause_reason;	/* NULL when not paused */
 	int64_t		 pause_until_ms;
 	int64_t		 cert_not_after;	/* unix seconds, 0 unknown */
+	double		 rate_per_sec;	/* [api] rate_limit; 0 = none */
+	int		 leader;	/* this instance polls and delivers */
 	/* Events per type (indexed by enum event_type) as the ledger counts
 	 * them, all time; NULL: reconciled_events_total counts the
 	 * metrics_event() calls since start instead. */
 	const int64_t	*event_counts;
-	/* per sink: name, delivered id, failures, disabled/failing */
+	/* per sink: name, delivered id, failures, failing (its last attempt
+	 * failed, or it is disabled), disabled (off until a reload) */
 	struct metrics_sink {
 		const char	*name;
 		int64_t		 delivered_id;
 		uint64_t	 failures;
 		int		 failing;
+		int		 disabled;
 	}		 sinks[4];
 	int		 nsinks;
 };

@@ -486,6 +486,8 @@ poller_done(const struct fetch_result *res, void *arg)
 	    toss_kind_name(j->answer.kind),
 	    res->error == FETCH_OK && j->answer.kind == TOSS_STATUS ?
 	    j->answer.status : NULL, res->elapsed_ms);
+	if (res->error == FETCH_OK && j->answer.kind == TOSS_STATUS)
+		metrics_answer_at(j->now);
 
 	cause = poller_pause_cause(res, &j->answer, &ms, msg, sizeof(msg),
 	    &flags);

@@ -1,7 +1,8 @@
 /* The JSONL sink: appends the stored payload of every event after its cursor
  * to a file, one line each, fsyncs, and only then moves the cursor. Owns the
- * file (reopened when rotated away), the repair of a torn last line and the
- * retry timer with its backoff. */
+ * file (reopened when rotated away), the repair of a torn last line, the
+ * retry timer with its backoff, the state it keeps in the ledger and taking
+ * a replay. */
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -26,6 +27,7 @@
 #define JSONL_RETRY_MIN_MS	1000
 #define JSONL_RETRY_MAX_MS	60000
 #define JSONL_TAIL_CHUNK	4096
+#define JSONL_CHECK_MS		1000	/* how often an idle sink looks for a replay */
 
 struct sink_jsonl {
 	struct event_base	*base;
@@ -41,6 +43,8 @@ struct sink_jsonl {
 
 	int64_t			 cursor;	/* as stored in the ledger */
 	int64_t			 written;	/* durably in the file; >= cursor */
+	int64_t			 replays;	/* the sink row's count, as last read */
+	struct event		 check;		/* looks for a replay now and then */
 
 	struct event		 timer;		/* the next batch or retry */
 	int64_t			 retry_ms;	/* the last backoff, 0 = not failing */
@@ -59,6 +63,7 @@ struct jsonl_batch {
 };
 
 static void	jsonl_timer_event(evutil_socket_t, short, void *);
+static void	jsonl_check_event(evutil_socket_t, short, void *);
 
 static int
 jsonl_collect(int64_t id, const char *payload, void *arg)
@@ -271,6 +276,9 @@ sink_jsonl_new(struct event_base *base, struct ledger *ledger,
     const char *path, char **err)
 {
 	struct sink_jsonl	*s;
+	struct ledger_sink	 k;
+	struct timeval		 tv = { JSONL_CHECK_MS / 1000,
+				    (JSONL_CHECK_MS % 1000) * 1000 };
 
 	s = xcalloc(1, sizeof(*s));
 	s->base = base;
@@ -278,14 +286,21 @@ sink_jsonl_new(struct event_base *base, struct ledger *ledger,
 	s->path = xstrdup(path);
 	s->fd = -1;
 	evtimer_assign(&s->timer, base, jsonl_timer_event, s);
-	if (ledger_cursor_get(ledger, JSONL_CURSOR, &s->cursor) == -1) {
+	event_assign(&s->check, base, -1, EV_PERSIST, jsonl_check_event, s);
+	if (ledger_sink_get(ledger, JSONL_CURSOR, &k) == -1) {
 		*err = xasprintf("events jsonl %s: cannot read its cursor: %s",
 		    path, ledger_errmsg(ledger));
 		goto fail;
 	}
-	s->written = s->cursor;
+	s->cursor = s->written = k.delivered_id;
+	s->replays = k.replays;
 	if (jsonl_open(s, err) == -1)
 		goto fail;
+	if (strcmp(k.state, "ok") != 0 && ledger_sink_state(ledger,
+	    JSONL_CURSOR, "ok", NULL, util_now_ms()) == -1)
+		log_debug("events jsonl %s: cannot store its state: %s", path,
+		    ledger_errmsg(ledger));
+	event_add(&s->check, &tv);
 	return s;
 fail:
 	free(s->path);
@@ -299,6 +314,7 @@ sink_jsonl_free(struct sink_jsonl *s)
 	if (s == NULL)
 		return;
 	evtimer_del(&s->timer);
+	event_del(&s->check);
 	if (s->fd != -1)
 		close(s->fd);
 	free(s->path);
@@ -314,6 +330,17 @@ jsonl_arm(struct sink_jsonl *s, int64_t ms)
 	tv.tv_usec = (ms % 1000) * 1000;
 	evtimer_del(&s->timer);
 	evtimer_add(&s->timer, &tv);
+}
+
+/* Keeps the sink's state and last error in the ledger for `reconcilectl
+ * sinks`; a failure to do so only costs that view, so it is only logged. */
+static void
+jsonl_note_state(struct sink_jsonl *s, const char *state, const char *error)
+{
+	if (ledger_sink_state(s->ledger, JSONL_CURSOR, state, error,
+	    util_now_ms()) == -1)
+		log_debug("events jsonl %s: cannot store its state \"%s\": %s",
+		    s->path, state, ledger_errmsg(s->ledger));
 }
 
 /* Counts a failed attempt, logs the first of a streak and arms the retry.
@@ -332,10 +359,11 @@ jsonl_failed(struct sink_jsonl *s, const char *what, const char *why)
 	else
 		(void)snprintf(msg, sizeof(msg), "events jsonl %s: %s: %s",
 		    s->path, what, why);
-	if (s->streak++ == 0)
+	if (s->streak++ == 0) {
 		log_warnx("%s (retrying with backoff, %d s doubling to %d s)",
 		    msg, JSONL_RETRY_MIN_MS / 1000, JSONL_RETRY_MAX_MS / 1000);
-	else
+		jsonl_note_state(s, "retrying", what == NULL ? why : msg);
+	} else
 		log_debug("%s (attempt %llu, next in %lld ms)", msg,
 		    (unsigned long long)s->streak, (long long)s->retry_ms);
 	jsonl_arm(s, s->retry_ms);
@@ -344,17 +372,54 @@ jsonl_failed(struct sink_jsonl *s, const char *what, const char *why)
 static void
 jsonl_recovered(struct sink_jsonl *s)
 {
-	if (s->streak > 0)
+	if (s->streak > 0) {
 		log_info("events jsonl %s: writing again after %llu failed "
 		    "attempts", s->path, (unsigned long long)s->streak);
+		jsonl_note_state(s, "ok", NULL);
+	}
 	s->streak = 0;
 	s->retry_ms = 0;
 }
 
+/* Re-reads the sink's row; if a replay moved the cursor, the next batch
+ * starts after the new one. Returns 1 if it did, 0 if not, -1. */
+static int
+jsonl_check_replay(struct sink_jsonl *s)
+{
+	struct ledger_sink	 k;
+	char			 user[160];
+
+	if (ledger_sink_get(s->ledger, JSONL_CURSOR, &k) == -1)
+		return -1;
+	if (k.replays == s->replays)
+		return 0;
+	if (ledger_last_replay_user(s->ledger, JSONL_CURSOR, user,
+	    sizeof(user)) != 1)
+		util_strlcpy(user, "?", sizeof(user));
+	log_notice("events jsonl %s: cursor moved from %lld to %lld by a "
+	    "replay (by %s): writing the events after it again", s->path,
+	    (long long)s->written, (long long)k.delivered_id, user);
+	s->cursor = s->written = k.delivered_id;
+	s->replays = k.replays;
+	return 1;
+}
+
+/* Stores the cursor unless a replay moved it since it was read: then the
+ * replay's cursor is taken (the lines written meanwhile are simply written
+ * again after it). */
 static int
 jsonl_store_cursor(struct sink_jsonl *s)
 {
-	if (ledger_cursor_set(s->ledger, JSONL_CURSOR, s->written) == -1) {
+	int	 r;
+
+	r = ledger_cursor_advance(s->ledger, JSONL_CURSOR, s->replays,
+	    s->written);
+	if (r == 1) {
+		if (jsonl_check_replay(s) == 1)
+			return 0;
+		r = -1;		/* not stored, and no replay says why */
+	}
+	if (r != 0) {
 		jsonl_failed(s, "cannot store the cursor",
 		    ledger_errmsg(s->ledger));
 		return -1;
@@ -499,6 +564,16 @@ jsonl_timer_event(evutil_socket_t fd, short kind, void *arg)
 	 * poller; a full batch means there may be more. */
 	if (jsonl_batch(s) == JSONL_BATCH)
 		jsonl_arm(s, 0);
+}
+
+/* Now and then, and so also while idle, looks for a replay. */
+static void
+jsonl_check_event(evutil_socket_t fd, short kind, void *arg)
+{
+	struct sink_jsonl	*s = arg;
+
+	if (jsonl_check_replay(s) == 1)
+		sink_jsonl_kick(s);
 }
 
 void

@@ -1,5 +1,6 @@
 /* The JSONL sink: appends each event's stored payload as one line to a file,
- * fsyncs, and only then advances its cursor ("jsonl") in the ledger. */
+ * fsyncs, and only then advances its cursor ("jsonl") in the ledger, unless a
+ * replay moved it back meanwhile: then it starts again after the replay's. */
 #ifndef RECONCILED_SINK_JSONL_H
 #define RECONCILED_SINK_JSONL_H
 

@@ -1,7 +1,8 @@
 /* The webhook sink: a window of the next events after its cursor, each POSTed
  * through fetch with Standard Webhooks headers; the cursor follows the run of
- * delivered ids from its start. Owns the signing, the backoff (one probe at a
- * time while the endpoint fails) and the 410 switch-off. */
+ * delivered ids from its start. Owns the signing (with every secret during a
+ * rotation), the backoff (one probe at a time while the endpoint fails), the
+ * 410 switch-off, the state it keeps in the ledger and taking a replay. */
 #include <sys/queue.h>
 #include <sys/random.h>
 #include <sys/types.h>
@@ -31,6 +32,7 @@
 #define WH_BACKOFF_MIN_MS	5000
 #define WH_BACKOFF_MAX_MS	(3600 * 1000)
 #define WH_DB_RETRY_MS		5000
+#define WH_CHECK_MS		1000	/* how often an idle sink looks for a replay */
 
 enum wh_state {
 	WH_WAITING,		/* to be sent (again) */
@@ -48,6 +50,7 @@ struct wh_event {
 	size_t			 len;
 	enum wh_state		 state;
 	unsigned		 epoch;		/* s->epoch when last sent */
+	int			 stale;		/* a replay dropped it while in flight */
 	uint64_t		 attempts;
 	TAILQ_ENTRY(wh_event)	 entry;
 };
@@ -60,8 +63,10 @@ struct sink_webhook {
 
 	char			*url;
 	char			*where;		/* scheme://host[:port], for logs */
-	unsigned char		 key[WH_SECRET_MAX];
-	size_t			 keylen;
+	/* Every configured secret; each delivery carries a signature by each. */
+	unsigned char		 key[CONFIG_WEBHOOK_SECRETS_MAX][WH_SECRET_MAX];
+	size_t			 keylen[CONFIG_WEBHOOK_SECRETS_MAX];
+	int			 nkeys;
 	int64_t			 timeout_ms;
 	int64_t			 backoff_min_ms;
 	int64_t			 backoff_max_ms;
@@ -72,6 +77,9 @@ struct sink_webhook {
 	int64_t			 cursor;	/* delivered without a gap */
 	int64_t			 stored;	/* the cursor the ledger holds */
 	int64_t			 loaded;	/* the last id read into the window */
+	int64_t			 replays;	/* the sink row's count, as last read */
+	struct wh_events	 stale;		/* in flight when a replay came */
+	struct event		 check;		/* looks for a replay now and then */
 
 	struct event		 timer;		/* next pump, resume or drain check */
 	int64_t			 resume_at;	/* monotonic ms; 0 = not backing off */
@@ -278,12 +286,75 @@ wh_soon(struct sink_webhook *s)
 	wh_arm(s, 0);
 }
 
+/* Keeps the sink's state and last error in the ledger for `reconcilectl
+ * sinks`; a failure to do so only costs that view, so it is only logged. */
+static void
+wh_note_state(struct sink_webhook *s, const char *state, const char *error)
+{
+	if (ledger_sink_state(s->ledger, WH_CURSOR, state, error,
+	    util_now_ms()) == -1)
+		log_debug("webhook %s: cannot store its state \"%s\": %s",
+		    s->where, state, ledger_errmsg(s->ledger));
+}
+
+/* A replay moved the cursor back (k is the sink's row now): forget the
+ * window and start again after the new cursor. What is in flight finishes
+ * unheeded; the replay sends it again anyway, since it is after the new
+ * cursor or was delivered already. */
+static void
+wh_rewind(struct sink_webhook *s, const struct ledger_sink *k)
+{
+	struct wh_event	*e;
+	char		 user[160];
+
+	if (ledger_last_replay_user(s->ledger, WH_CURSOR, user,
+	    sizeof(user)) != 1)
+		util_strlcpy(user, "?", sizeof(user));
+	log_notice("webhook %s: cursor moved from %lld to %lld by a replay "
+	    "(by %s): delivering the events after it again", s->where,
+	    (long long)s->cursor, (long long)k->delivered_id, user);
+	while ((e = TAILQ_FIRST(&s->window)) != NULL) {
+		TAILQ_REMOVE(&s->window, e, entry);
+		if (e->state == WH_INFLIGHT) {
+			e->stale = 1;
+			TAILQ_INSERT_TAIL(&s->stale, e, entry);
+		} else
+			wh_event_free(e);
+	}
+	s->nwindow = 0;
+	s->cursor = s->stored = s->loaded = k->delivered_id;
+	s->replays = k->replays;
+}
+
+/* Re-reads the sink's row; rewinds if a replay moved the cursor. Returns
+ * 1 if it did, 0 if not, -1 if the row could not be read. */
+static int
+wh_check_replay(struct sink_webhook *s)
+{
+	struct ledger_sink	 k;
+
+	if (ledger_sink_get(s->ledger, WH_CURSOR, &k) == -1)
+		return -1;
+	if (k.replays == s->replays)
+		return 0;
+	wh_rewind(s, &k);
+	return 1;
+}
+
 static void
 wh_store(struct sink_webhook *s)
 {
+	int	 r;
+
 	if (s->stored == s->cursor)
 		return;
-	if (ledger_cursor_set(s->ledger, WH_CURSOR, s->cursor) == -1) {
+	r = ledger_cursor_advance(s->ledger, WH_CURSOR, s->replays, s->cursor);
+	if (r == 1) {
+		if (wh_check_replay(s) == 1)
+			return;
+		r = -1;		/* not stored, and no replay says why */
+	}
+	if (r != 0) {
 		if (!s->db_failing)
 			log_warnx("webhook %s: cannot store the cursor (%lld): "
 			    "%s; retrying", s->where, (long long)s->cursor,
@@ -364,21 +435,31 @@ wh_send(struct sink_webhook *s, struct wh_event *e)
 {
 	struct fetch_request	 rq;
 	const char		*headers[6];
-	char			 sig[SINK_WEBHOOK_SIG_MAX];
+	char			 sigs[CONFIG_WEBHOOK_SECRETS_MAX *
+				    SINK_WEBHOOK_SIG_MAX];
 	char			*h_id, *h_ts, *h_sig;
 	int64_t			 ts = util_now_ms() / 1000;
-	int			 rc;
+	size_t			 off = 0;
+	int			 i, rc;
 
 	e->attempts++;
 	e->epoch = s->epoch;
-	if (sink_webhook_sign(s->key, s->keylen, e->msg_id, ts, e->body,
-	    e->len, sig, sizeof(sig)) == -1) {
-		wh_failed(s, e, "cannot sign it (OpenSSL HMAC failed)", -1);
-		return;
+	/* Standard Webhooks: signatures separated by a space, so that a
+	 * consumer holding either secret of a rotation accepts it. */
+	for (i = 0; i < s->nkeys; i++) {
+		if (i > 0)
+			sigs[off++] = ' ';
+		if (sink_webhook_sign(s->key[i], s->keylen[i], e->msg_id, ts,
+		    e->body, e->len, sigs + off, sizeof(sigs) - off) == -1) {
+			wh_failed(s, e, "cannot sign it (OpenSSL HMAC failed)",
+			    -1);
+			return;
+		}
+		off += strlen(sigs + off);
 	}
 	h_id = xasprintf("webhook-id: %s", e->msg_id);
 	h_ts = xasprintf("webhook-timestamp: %lld", (long long)ts);
-	h_sig = xasprintf("webhook-signature: %s", sig);
+	h_sig = xasprintf("webhook-signature: %s", sigs);
 	headers[0] = h_id;
 	headers[1] = h_ts;
 	headers[2] = h_sig;
@@ -440,13 +521,14 @@ wh_failed(struct sink_webhook *s, struct wh_event *e, const char *why,
 
 	e->state = WH_WAITING;
 	s->failures++;
-	if (s->streak++ == 0)
+	if (s->streak++ == 0) {
 		log_warnx("webhook %s: event %s: %s; retrying with backoff "
 		    "(%g s doubling to %g s), one event at a time until one "
 		    "is accepted", s->where, e->msg_id, why,
 		    (double)s->backoff_min_ms / 1000,
 		    (double)s->backoff_max_ms / 1000);
-	else
+		wh_note_state(s, "retrying", why);
+	} else
 		log_debug("webhook %s: event %s: %s (attempt %llu)", s->where,
 		    e->msg_id, why, (unsigned long long)e->attempts);
 	if (e->epoch != s->epoch || s->resume_at != 0)
@@ -476,6 +558,7 @@ wh_disable(struct sink_webhook *s, struct wh_event *e)
 		evtimer_del(&s->timer);
 	log_warnx("webhook %s answered 410 Gone: webhook delivery disabled "
 	    "until restart/reload", s->where);
+	wh_note_state(s, "off", "answered 410 Gone");
 	log_info("webhook %s: event %s and the ones after it stay in the "
 	    "ledger until then", s->where, e->msg_id);
 }
@@ -493,6 +576,11 @@ wh_done(const struct fetch_result *res, void *arg)
 		return;
 	}
 	s->inflight--;
+	if (e->stale) {
+		TAILQ_REMOVE(&s->stale, e, entry);
+		wh_event_free(e);
+		goto next;
+	}
 	if (res->error == FETCH_OK && res->http_code >= 200 &&
 	    res->http_code < 300) {
 		e->state = WH_DONE;
@@ -501,10 +589,12 @@ wh_done(const struct fetch_result *res, void *arg)
 		 * began (the probe) ends it: a later event sent alongside
 		 * the failing one says nothing about that one. */
 		if (e->epoch == s->epoch) {
-			if (s->streak > 0)
+			if (s->streak > 0) {
 				log_info("webhook %s: delivering again after "
 				    "%llu failed attempts", s->where,
 				    (unsigned long long)s->streak);
+				wh_note_state(s, "ok", NULL);
+			}
 			s->streak = 0;
 			s->level = 0;
 		}
@@ -521,10 +611,23 @@ wh_done(const struct fetch_result *res, void *arg)
 		wh_failed(s, e, why, res->error == FETCH_OK ?
 		    res->retry_after_ms : -1);
 	}
+next:
 	if (s->draining) {
 		if (s->inflight == 0)
 			wh_arm(s, 0);
 	} else
+		wh_soon(s);
+}
+
+/* Now and then, and so also while idle, looks for a replay. */
+static void
+wh_check_event(evutil_socket_t fd, short kind, void *arg)
+{
+	struct sink_webhook	*s = arg;
+
+	if (s->draining)
+		return;
+	if (wh_check_replay(s) == 1 && !s->disabled)
 		wh_soon(s);
 }
 
@@ -551,19 +654,32 @@ wh_timer_event(evutil_socket_t fd, short kind, void *arg)
 static int
 wh_configure(struct sink_webhook *s, const struct config *cfg, char **err)
 {
-	unsigned char	 key[WH_SECRET_MAX];
-	size_t		 keylen;
-	int		 same_url;
+	unsigned char	 key[CONFIG_WEBHOOK_SECRETS_MAX][WH_SECRET_MAX];
+	size_t		 keylen[CONFIG_WEBHOOK_SECRETS_MAX];
+	char		*copy, *p, *one;
+	int		 same_url, n = 0, bad = 0;
 
 	if (cfg->webhook_url == NULL || cfg->webhook_secret == NULL) {
 		*err = xstrdup("webhook: webhook_url and webhook_secret must "
 		    "both be set");
 		return -1;
 	}
-	if (sink_webhook_secret_decode(cfg->webhook_secret, key, sizeof(key),
-	    &keylen) == -1) {
-		*err = xstrdup("webhook: webhook_secret is not of the form "
-		    WH_SECRET_PREFIX "<base64>");
+	p = copy = xstrdup(cfg->webhook_secret);
+	while (!bad && (one = strsep(&p, " \t")) != NULL) {
+		if (*one == '\0')
+			continue;
+		bad = n == CONFIG_WEBHOOK_SECRETS_MAX ||
+		    sink_webhook_secret_decode(one, key[n], sizeof(key[n]),
+		    &keylen[n]) == -1;
+		n++;
+	}
+	OPENSSL_cleanse(copy, strlen(cfg->webhook_secret));
+	free(copy);
+	if (bad || n == 0) {
+		OPENSSL_cleanse(key, sizeof(key));
+		*err = xasprintf("webhook: webhook_secret is not of the form "
+		    WH_SECRET_PREFIX "<base64>, or up to %d of them separated "
+		    "by spaces", CONFIG_WEBHOOK_SECRETS_MAX);
 		return -1;
 	}
 	same_url = s->url != NULL && strcmp(s->url, cfg->webhook_url) == 0;
@@ -572,14 +688,17 @@ wh_configure(struct sink_webhook *s, const struct config *cfg, char **err)
 	s->url = xstrdup(cfg->webhook_url);
 	s->where = wh_where(s->url);
 	OPENSSL_cleanse(s->key, sizeof(s->key));
-	memcpy(s->key, key, keylen);
-	s->keylen = keylen;
+	memcpy(s->key, key, sizeof(key));
+	memcpy(s->keylen, keylen, sizeof(keylen));
+	s->nkeys = n;
 	OPENSSL_cleanse(key, sizeof(key));
 	s->timeout_ms = cfg->webhook_timeout_ms;
 	if (s->disabled || !same_url) {
-		if (s->disabled)
+		if (s->disabled) {
 			log_info("webhook %s: delivery enabled again by the "
 			    "new configuration", s->where);
+			wh_note_state(s, "ok", NULL);
+		}
 		s->disabled = 0;
 		s->level = 0;
 		s->streak = 0;
@@ -594,6 +713,9 @@ sink_webhook_new(struct event_base *base, struct ledger *ledger,
     struct fetch *fetch, const struct config *cfg, char **err)
 {
 	struct sink_webhook	*s;
+	struct ledger_sink	 k;
+	struct timeval		 tv = { WH_CHECK_MS / 1000,
+				    (WH_CHECK_MS % 1000) * 1000 };
 
 	s = xcalloc(1, sizeof(*s));
 	s->base = base;
@@ -602,15 +724,22 @@ sink_webhook_new(struct event_base *base, struct ledger *ledger,
 	s->backoff_min_ms = WH_BACKOFF_MIN_MS;
 	s->backoff_max_ms = WH_BACKOFF_MAX_MS;
 	TAILQ_INIT(&s->window);
+	TAILQ_INIT(&s->stale);
 	evtimer_assign(&s->timer, base, wh_timer_event, s);
+	event_assign(&s->check, base, -1, EV_PERSIST, wh_check_event, s);
 	if (wh_configure(s, cfg, err) == -1)
 		goto fail;
-	if (ledger_cursor_get(ledger, WH_CURSOR, &s->cursor) == -1) {
+	if (ledger_sink_get(ledger, WH_CURSOR, &k) == -1) {
 		*err = xasprintf("webhook: cannot read its cursor: %s",
 		    ledger_errmsg(ledger));
 		goto fail;
 	}
+	s->cursor = k.delivered_id;
+	s->replays = k.replays;
 	s->stored = s->loaded = s->cursor;
+	if (strcmp(k.state, "ok") != 0)
+		wh_note_state(s, "ok", NULL);	/* a start ends a 410 */
+	event_add(&s->check, &tv);
 	return s;
 fail:
 	free(s->url);
@@ -628,12 +757,17 @@ sink_webhook_free(struct sink_webhook *s)
 	if (s == NULL)
 		return;
 	evtimer_del(&s->timer);
+	event_del(&s->check);
 	while ((e = TAILQ_FIRST(&s->window)) != NULL) {
 		TAILQ_REMOVE(&s->window, e, entry);
 		if (e->state == WH_INFLIGHT)
 			e->s = NULL;	/* wh_done frees it */
 		else
 			wh_event_free(e);
+	}
+	while ((e = TAILQ_FIRST(&s->stale)) != NULL) {
+		TAILQ_REMOVE(&s->stale, e, entry);
+		e->s = NULL;		/* all in flight: wh_done frees them */
 	}
 	free(s->url);
 	free(s->where);
@@ -691,4 +825,5 @@ sink_webhook_get_stats(const struct sink_webhook *s,
 	st->failures = s->failures;
 	st->inflight = s->inflight;
 	st->disabled = s->disabled;
+	st->failing = s->streak > 0 || s->disabled;
 }

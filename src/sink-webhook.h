@@ -1,7 +1,8 @@
 /* The webhook sink: POSTs each event to the partner's URL through the shared
- * curl multi, signed per Standard Webhooks, in event-id order with at most 8
- * deliveries in flight; its cursor ("webhook") advances over the longest run
- * of delivered ids. */
+ * curl multi, signed per Standard Webhooks (one signature per configured
+ * secret), in event-id order with at most 8 deliveries in flight; its cursor
+ * ("webhook") advances over the longest run of delivered ids, unless a
+ * replay moved it back meanwhile: then it starts again after the replay's. */
 #ifndef RECONCILED_SINK_WEBHOOK_H
 #define RECONCILED_SINK_WEBHOOK_H
 
@@ -23,6 +24,7 @@ struct sink_webhook_stats {
 	uint64_t	 delivered;	/* 2xx answers since start */
 	uint64_t	 failures;	/* other answers, timeouts, errors */
 	size_t		 inflight;
+	int		 failing;	/* the last attempt failed, or disabled */
 	int		 disabled;	/* a 410 Gone was received */
 };
 

@@ -909,6 +909,8 @@ test_err_secret(void **state)
 		"whsec_AAAAAAAAAAAAAAAAAAAA",			/* 15 bytes */
 		"whsec_AAAAAAAAAAAAAAAAAAAAA===",
 		"WHSEC_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+		SECRET24 " whsec_",				/* one of two */
+		SECRET24 " " SECRET16 " " SECRET24 " " SECRET16 " " SECRET24,
 	};
 	char	*text;
 	size_t	 i;
@@ -918,9 +920,22 @@ test_err_secret(void **state)
 		    "webhook_secret = %s\n", bad[i]);
 		/* The secret itself is never repeated. */
 		expect_err(text, ":3: webhook_secret: not a valid secret "
-		    "(use whsec_<base64 of at least 16 bytes>)");
+		    "(use whsec_<base64 of at least 16 bytes>; while rotating, "
+		    "up to 4 of them separated by spaces)");
 		free(text);
 	}
+}
+
+/* While rotating, several secrets: kept verbatim for the sink to split. */
+static void
+test_secret_rotation(void **state)
+{
+	struct config	*cfg;
+
+	cfg = load_ok("[events]\nwebhook_url = https://h.example/\n"
+	    "webhook_secret = " SECRET24 "  " SECRET16 "\n");
+	assert_string_equal(cfg->webhook_secret, SECRET24 "  " SECRET16);
+	config_free(cfg);
 }
 
 static void
@@ -1015,6 +1030,7 @@ main(void)
 		cmocka_unit_test_setup(test_err_status, setup),
 		cmocka_unit_test_setup(test_err_strings, setup),
 		cmocka_unit_test_setup(test_err_secret, setup),
+		cmocka_unit_test_setup(test_secret_rotation, setup),
 		cmocka_unit_test_setup(test_err_listen, setup),
 		cmocka_unit_test_setup(test_err_cross_field, setup),
 	};

@@ -997,6 +997,88 @@ test_cursors(void **state)
 	assert_string_equal(buf, "jsonl=9,webhook=7");
 }
 
+/* A sink advances only while no replay came between its read and its
+ * write; a replay is refused past the last event or past the cursor, and
+ * is logged with its operator. */
+static void
+test_replay(void **state)
+{
+	struct fixture		*f = *state;
+	struct ledger_sink	 k;
+	char			 user[64];
+	int64_t			 was, id;
+	int			 i;
+
+	for (i = 0; i < 5; i++) {
+		char	 oid[16];
+
+		snprintf(oid, sizeof(oid), "r-%d", i);
+		add(f->l, oid, "u", NULL, NULL, T0, LEDGER_ADDED);
+		apply(f->l, oid, ST_GRANTED, "PAYMENT_COMPLETED", EV_GRANT, 0,
+		    T0 + i * 1000);
+	}
+	assert_int_equal(ledger_sink_get(f->l, "webhook", &k), 0);
+	assert_int_equal(k.delivered_id, 0);
+	assert_int_equal(k.replays, 0);
+	assert_string_equal(k.state, "ok");
+
+	/* The sink read replays 0 and delivers 1..3. */
+	assert_int_equal(ledger_cursor_advance(f->l, "webhook", 0, 3), 0);
+	/* Sending again from event 6 or 7: there is no such event. */
+	assert_int_equal(ledger_replay(f->l, "webhook", 6, "alice", T0, &was),
+	    LEDGER_REPLAY_PAST_END);
+	assert_int_equal(was, 3);
+	assert_int_equal(ledger_replay(f->l, "webhook", 5, "alice", T0, &was),
+	    LEDGER_REPLAY_PAST_END);
+	/* From event 5: it was not delivered yet, that would skip 4. */
+	assert_int_equal(ledger_replay(f->l, "webhook", 4, "alice", T0, &was),
+	    LEDGER_REPLAY_AHEAD);
+	assert_int_equal(ledger_last_replay_user(f->l, "webhook", user,
+	    sizeof(user)), 0);
+	assert_int_equal(ledger_replay(f->l, "webhook", 1, "alice", T0, &was),
+	    LEDGER_REPLAY_MOVED);
+	assert_int_equal(was, 3);
+	/* The sink, unaware, tries to store 5 over the replay: refused. */
+	assert_int_equal(ledger_cursor_advance(f->l, "webhook", 0, 5), 1);
+	assert_int_equal(ledger_sink_get(f->l, "webhook", &k), 1);
+	assert_int_equal(k.delivered_id, 1);
+	assert_int_equal(k.replays, 1);
+	assert_int_equal(ledger_last_replay_user(f->l, "webhook", user,
+	    sizeof(user)), 1);
+	assert_string_equal(user, "alice");
+	assert_int_equal(sql_int(f->path, "SELECT from_id * 10 + to_id FROM"
+	    " replays WHERE sink = 'webhook'"), 31);
+	/* Having re-read it, the sink goes on. */
+	assert_int_equal(ledger_cursor_advance(f->l, "webhook", 1, 2), 0);
+	/* A replay to the cursor itself still counts (a window in flight
+	 * is sent again), and one of a sink without a row makes it. */
+	assert_int_equal(ledger_replay(f->l, "webhook", 2, "bob", T0, &was),
+	    LEDGER_REPLAY_MOVED);
+	assert_int_equal(ledger_cursor_advance(f->l, "webhook", 1, 5), 1);
+	assert_int_equal(ledger_replay(f->l, "jsonl", 0, "bob", T0, &was),
+	    LEDGER_REPLAY_MOVED);
+	assert_int_equal(was, 0);
+	assert_int_equal(ledger_sink_get(f->l, "jsonl", &k), 1);
+	assert_int_equal(k.replays, 1);
+
+	/* State and last error: the error stays when the state recovers. */
+	assert_int_equal(ledger_sink_state(f->l, "webhook", "retrying",
+	    "answered HTTP 500", T0 + 7), 0);
+	assert_int_equal(ledger_sink_state(f->l, "webhook", "ok", NULL,
+	    T0 + 9), 0);
+	assert_int_equal(ledger_sink_get(f->l, "webhook", &k), 1);
+	assert_string_equal(k.state, "ok");
+	assert_string_equal(k.last_error, "answered HTTP 500");
+	assert_int_equal(k.error_at, T0 + 7);
+	assert_int_equal(ledger_sink_state(f->l, "webhook", "gone", NULL,
+	    T0), -1);
+
+	/* --since: the first event created at or after a time. */
+	assert_int_equal(ledger_event_since(f->l, T0 + 2500, &id), 1);
+	assert_int_equal(id, 4);
+	assert_int_equal(ledger_event_since(f->l, T0 + 9000, &id), 0);
+}
+
 /* The trigger-kept counters must equal a GROUP BY of the orders. */
 static void
 assert_counts_match(struct fixture *f)
@@ -1519,6 +1601,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_sku_fill, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_apply_fields, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_cursors, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_replay, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_stats, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_next_due_recheck, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_transaction, setup_open, teardown),

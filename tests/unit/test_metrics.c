@@ -234,13 +234,29 @@ static const char fresh[] =
 "# HELP reconciled_sink_failing 1 while the sink's last attempt failed or it "
 "is disabled.\n"
 "# TYPE reconciled_sink_failing gauge\n"
+"# HELP reconciled_sink_disabled 1 while the sink is off (a webhook answered "
+"410 Gone) until a reload.\n"
+"# TYPE reconciled_sink_disabled gauge\n"
 "# HELP reconciled_unknown_statuses_total Answers whose status no [status] "
 "rule names, by status.\n"
 "# TYPE reconciled_unknown_statuses_total counter\n"
 "# HELP reconciled_rate_limit_waits_total Times a free request slot waited "
 "for the rate limit.\n"
 "# TYPE reconciled_rate_limit_waits_total counter\n"
-"reconciled_rate_limit_waits_total 0\n";
+"reconciled_rate_limit_waits_total 0\n"
+"# HELP reconciled_rate_limit_per_second The configured rate limit of "
+"requests to Toss (0: none).\n"
+"# TYPE reconciled_rate_limit_per_second gauge\n"
+"reconciled_rate_limit_per_second 0\n"
+"# HELP reconciled_last_answer_timestamp_seconds When Toss last answered a "
+"poll with an order's status (unix time; 0: not since the daemon "
+"started).\n"
+"# TYPE reconciled_last_answer_timestamp_seconds gauge\n"
+"reconciled_last_answer_timestamp_seconds 0.000\n"
+"# HELP reconciled_leader 1 while this instance leads (polls Toss and "
+"delivers events).\n"
+"# TYPE reconciled_leader gauge\n"
+"reconciled_leader 0\n";
 
 static void
 test_fresh(void **state)
@@ -301,7 +317,12 @@ test_ledger_gauges(void **state)
 	v.sinks[0].failing = 1;
 	v.sinks[1].name = "webhook";
 	v.sinks[1].delivered_id = 3;
+	v.sinks[1].disabled = 1;
 	v.nsinks = 2;
+	v.rate_per_sec = 2.5;
+	v.leader = 1;
+	metrics_answer_at(1830000001234);
+	metrics_answer_at(1830000000000);	/* never goes back */
 	metrics_event("grant");
 	metrics_event("failed");
 	metrics_event("held");
@@ -345,7 +366,12 @@ test_ledger_gauges(void **state)
 	assert_line(s, "reconciled_sink_failures_total{sink=\"webhook\"} 0");
 	assert_line(s, "reconciled_sink_failing{sink=\"jsonl\"} 1");
 	assert_line(s, "reconciled_sink_failing{sink=\"webhook\"} 0");
+	assert_line(s, "reconciled_sink_disabled{sink=\"jsonl\"} 0");
+	assert_line(s, "reconciled_sink_disabled{sink=\"webhook\"} 1");
 	assert_line(s, "reconciled_rate_limit_waits_total 2");
+	assert_line(s, "reconciled_rate_limit_per_second 2.5");
+	assert_line(s, "reconciled_last_answer_timestamp_seconds 1830000001.234");
+	assert_line(s, "reconciled_leader 1");
 	assert_line(s, "reconciled_cert_expiry_seconds 1830000000");
 	assert_int_equal(stat(f->path, &sb), 0);
 	assert_true(sb.st_size > 0);
