@@ -50,7 +50,14 @@ static struct {
 	int64_t		 lat_sum_ms;
 	uint64_t	 events[EV__COUNT];	/* [EV_NONE]: a type no name matched */
 	uint64_t	 rate_waits;
+	uint64_t	 intake_conflicts;
+	uint64_t	 refused[4];	/* control_refused_reasons */
+	uint64_t	 accept_pauses;
 } m;
+
+static const char *const control_refused_reasons[4] = {
+	"host", "origin", "content_type", "unauthorized"
+};
 
 /* 1 if s can be a label value here: 1..METRICS_LABEL_LEN printable ASCII
  * bytes (Toss statuses are that; anything else is not worth a series). */
@@ -125,6 +132,31 @@ metrics_poll(const char *outcome, const char *toss_status, int64_t latency_ms)
 		m.lat_sum_ms = INT64_MAX;
 	else
 		m.lat_sum_ms += latency_ms;
+}
+
+void
+metrics_intake_conflict(void)
+{
+	m.intake_conflicts++;
+}
+
+void
+metrics_control_refused(const char *reason)
+{
+	size_t	 i;
+
+	for (i = 0; i < 4; i++) {
+		if (strcmp(reason, control_refused_reasons[i]) == 0) {
+			m.refused[i]++;
+			return;
+		}
+	}
+}
+
+void
+metrics_control_accept_pause(void)
+{
+	m.accept_pauses++;
 }
 
 void
@@ -415,6 +447,22 @@ render_unknown(struct render *r)
 		    "status", METRICS_OTHER, m.unknown[SLOT_OTHER]);
 }
 
+static void
+render_control(struct render *r)
+{
+	size_t	 i;
+
+	render_head(r, "reconciled_control_refused_total", "counter",
+	    "Control API requests refused before routing, by reason.");
+	for (i = 0; i < 4; i++)
+		render_labelled(r, "reconciled_control_refused_total",
+		    "reason", control_refused_reasons[i], m.refused[i]);
+	render_head(r, "reconciled_control_accept_pauses_total", "counter",
+	    "Times the control API stopped accepting: out of descriptors.");
+	render_printf(r, "reconciled_control_accept_pauses_total %" PRIu64
+	    "\n", m.accept_pauses);
+}
+
 int
 metrics_render(struct evbuffer *out, const struct metrics_view *v)
 {
@@ -453,6 +501,13 @@ metrics_render(struct evbuffer *out, const struct metrics_view *v)
 	    "Times a free request slot waited for the rate limit.");
 	render_printf(&r, "reconciled_rate_limit_waits_total %" PRIu64 "\n",
 	    m.rate_waits);
+
+	render_head(&r, "reconciled_intake_conflicts_total", "counter",
+	    "Orders refused over the control API: the orderId is known with "
+	    "another userKey.");
+	render_printf(&r, "reconciled_intake_conflicts_total %" PRIu64 "\n",
+	    m.intake_conflicts);
+	render_control(&r);
 
 	if (v->ledger_path != NULL && stat(v->ledger_path, &sb) == 0) {
 		render_head(&r, "reconciled_ledger_bytes", "gauge",

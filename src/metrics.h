@@ -23,6 +23,13 @@ void		 metrics_unknown_status(const char *status);
 void		 metrics_event(const char *type);
 /* A free slot had to wait for the rate limit. */
 void		 metrics_rate_wait(void);
+/* A known orderId was posted again with another userKey (refused). */
+void		 metrics_intake_conflict(void);
+/* The control API refused a request before reading it: reason is one of
+ * "host", "origin", "content_type", "unauthorized". */
+void		 metrics_control_refused(const char *reason);
+/* The control API stopped accepting for a while: out of descriptors. */
+void		 metrics_control_accept_pause(void);
 
 /* What metrics_render reads from the rest of the daemon at scrape time. */
 struct metrics_view {
