@@ -1,5 +1,5 @@
-/* The configuration: every key of DESIGN.md with its default, read from an
- * INI file with inih, validated, with errors that name file:line. */
+/* The configuration: every key of reconciled.conf(5) with its default, read
+ * from an INI file with inih, validated, with errors that name file:line. */
 #ifndef RECONCILED_CONFIG_H
 #define RECONCILED_CONFIG_H
 
@@ -84,9 +84,9 @@ struct config {
 
 #define CONFIG_CONTROL_SOCK	"control.sock"	/* in $RUNTIME_DIRECTORY */
 
-/* A config holding every default of DESIGN.md. Never NULL. The control
- * listener defaults to unix:$RUNTIME_DIRECTORY/control.sock when systemd
- * set that variable, else to none. */
+/* A config holding every default of reconciled.conf(5). Never NULL. The
+ * control listener defaults to unix:$RUNTIME_DIRECTORY/control.sock when
+ * systemd set that variable, else to none. */
 struct config	*config_default(void);
 
 /* Reads and validates path. On success returns 0 and sets *out (caller
