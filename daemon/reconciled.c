@@ -324,9 +324,6 @@ daemon_warn_config(const struct config *cfg)
 		    " a secret,");
 	daemon_warn_mode(cfg->key, "the private key");
 	daemon_check_fds(cfg);
-	if (cfg->listen == NULL)
-		log_info("control: no [control] listen (and no"
-		    " $RUNTIME_DIRECTORY): the control API is off");
 }
 
 /* -n: config, identity and ledger, as a start checks them; nothing else
@@ -925,6 +922,9 @@ daemon_run(struct daemon *d)
 	}
 
 	/* control (not for a --once run) */
+	if (d->cfg->listen == NULL && !d->once)
+		log_info("control: no [control] listen (and no"
+		    " $RUNTIME_DIRECTORY): the control API is off");
 	if (d->cfg->listen != NULL && !d->once) {
 		struct control_hooks	 hooks = { daemon_kick, daemon_health,
 		    daemon_metrics, d };
