@@ -1023,6 +1023,10 @@ control_request(struct evhttp_request *req, void *arg)
 	if (path == NULL || *path == '\0')
 		path = "/";
 
+	/* A request before control_resolve ran (it runs first in practice):
+	 * its connection must be known, a long poll may need it. */
+	if (!TAILQ_EMPTY(&c->pending))
+		control_resolve(-1, 0, c);
 	control_conn_busy(c, req);
 	if (!control_host_ok(c, req)) {
 		metrics_control_refused("host");
