@@ -389,13 +389,48 @@ ctl_time(int64_t ms, char *buf)
 	return util_fmt_time(ms, buf);
 }
 
+/* Text from the ledger made safe for a terminal: control characters (an
+ * escape sequence in Toss's reason, say) are shown escaped, never sent as
+ * they are. Returns one of a few rotating static buffers: a printf may
+ * hold CTL_ESC_SLOTS of them at once. */
+#define CTL_ESC_SLOTS	8
+#define CTL_ESC_MAX	(4 * 1024 + 1)
+static const char *
+ctl_esc(const char *s)
+{
+	static char	 buf[CTL_ESC_SLOTS][CTL_ESC_MAX];
+	static int	 next;
+	char		*b = buf[next];
+
+	next = (next + 1) % CTL_ESC_SLOTS;
+	return util_escape_ctl(s, strlen(s), b, CTL_ESC_MAX);
+}
+
+/* A ledger text for humans: "-" when empty, else escaped. */
 static const char *
 ctl_text(const char *s)
 {
-	return *s == '\0' ? "-" : s;
+	return *s == '\0' ? "-" : ctl_esc(s);
 }
 
 /* ---- add ---------------------------------------------------------------- */
+
+/* " (known: 44*****04, given: 99*****77)": both userKeys of an intake
+ * conflict, masked, so that a squatted orderId shows at once. A static
+ * buffer; "" when the known order cannot be read. */
+static const char *
+ctl_conflict_keys(struct ctl *ctl, const char *order_id, const char *given)
+{
+	static char	 buf[2 * LOG_USERKEY_MAX + 32];
+	struct order	 o;
+	char		 a[LOG_USERKEY_MAX], b[LOG_USERKEY_MAX];
+
+	if (ledger_get(ctl->ledger, order_id, &o) != 1)
+		return "";
+	snprintf(buf, sizeof(buf), " (known: %s, given: %s)",
+	    log_userkey(o.user_key, a), log_userkey(given, b));
+	return buf;
+}
 
 static int
 cmd_add(struct ctl *ctl, struct cmdline *cl)
@@ -424,8 +459,8 @@ cmd_add(struct ctl *ctl, struct cmdline *cl)
 		printf("known %s\n", cl->pos[0]);
 		break;
 	case LEDGER_CONFLICT:
-		ctl_err("order %s is already known with another userKey",
-		    cl->pos[0]);
+		ctl_err("order %s is already known with another userKey%s",
+		    cl->pos[0], ctl_conflict_keys(ctl, cl->pos[0], cl->pos[1]));
 		return ctl_flush(1);
 	}
 	return ctl_flush(0);
@@ -573,8 +608,9 @@ cmd_import(struct ctl *ctl, struct cmdline *cl)
 			break;
 		case LEDGER_CONFLICT:
 			fprintf(stderr, "line %" PRId64 ": orderId %s is "
-			    "already known with another userKey\n", lineno,
-			    o.order_id);
+			    "already known with another userKey%s\n", lineno,
+			    o.order_id, ctl_conflict_keys(ctl, o.order_id,
+			    o.user_key));
 			rejected++;
 			break;
 		}
@@ -607,15 +643,15 @@ ctl_print_order(const struct order *o)
 {
 	char	 t[UTIL_TIME_MAX];
 
-	printf("orderId:            %s\n", o->order_id);
-	printf("userKey:            %s\n", o->user_key);
+	printf("orderId:            %s\n", ctl_esc(o->order_id));
+	printf("userKey:            %s\n", ctl_esc(o->user_key));
 	printf("sku:                %s\n", ctl_text(o->sku));
 	if (!o->has_ref)
 		printf("ref:                -\n");
 	else if (o->ref[0] == '\0')
 		printf("ref:                \"\"\n");
 	else
-		printf("ref:                %s\n", o->ref);
+		printf("ref:                %s\n", ctl_esc(o->ref));
 	printf("state:              %s\n", ledger_state_name(o->state));
 	printf("tossStatus:         %s\n", ctl_text(o->toss_status));
 	printf("reason:             %s\n", ctl_text(o->reason));
@@ -672,9 +708,9 @@ ctl_list_json(const struct order *o, void *arg)
 static int
 ctl_list_line(const struct order *o, void *arg)
 {
-	printf("%-36s  %-9s  %-17s  %s\n", o->order_id,
+	printf("%-36s  %-9s  %-17s  %s\n", ctl_esc(o->order_id),
 	    ledger_state_name(o->state),
-	    ctl_text(o->toss_status), o->user_key);
+	    ctl_text(o->toss_status), ctl_esc(o->user_key));
 	return 0;
 }
 
@@ -747,8 +783,9 @@ ctl_event_line(int64_t id, const char *payload, void *arg)
 		printf("%" PRId64 " ? ? ?\n", id);
 		return 0;
 	}
-	printf("%" PRId64 " %s %s %s\n", id, ctl_member(obj, "type"),
-	    ctl_member(obj, "orderId"), ctl_member(obj, "at"));
+	printf("%" PRId64 " %s %s %s\n", id, ctl_esc(ctl_member(obj, "type")),
+	    ctl_esc(ctl_member(obj, "orderId")),
+	    ctl_esc(ctl_member(obj, "at")));
 	json_object_put(obj);
 	return 0;
 }
@@ -787,7 +824,7 @@ ctl_sink(const char *name, int64_t delivered, void *arg)
 		lag = 0;
 	if (sa->obj == NULL) {
 		printf("sink %-10s delivered %" PRId64 ", lag %" PRId64 "\n",
-		    name, delivered, lag);
+		    ctl_esc(name), delivered, lag);
 		return 0;
 	}
 	s = json_object_new_object();

@@ -1,6 +1,10 @@
 /* reconciled: the daemon's entry point. Parses the command line, brings the
  * modules up in dependency order and down in reverse, and turns signals
  * into a bounded drain (SIGTERM, SIGINT) or a configuration reload (SIGHUP). */
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+
 #include <getopt.h>
 #ifdef HAVE_MALLOC_TRIM
 #include <malloc.h>
@@ -35,6 +39,10 @@
 #define CERT_WARN_SECONDS	(30 * 86400)
 #define CERT_CHECK_PERIOD_S	86400	/* the expiry warning, once a day */
 #define TRIM_PERIOD_S		5	/* free heap back to the system */
+/* Descriptors besides the Toss and control connections: stdio, the
+ * ledger with its WAL and journal, the jsonl file, the webhook, libevent's
+ * own, the listener, sd_notify, DNS. */
+#define FD_RESERVE		32
 
 struct daemon {
 	const char		*config_path;
@@ -259,6 +267,65 @@ daemon_set_tls(struct daemon *d)
 	fetch_set_tls(d->fetch, &tls);
 }
 
+/* Warns (start, reload, -n) about a file others may read (mode o+r)
+ * that holds a secret. */
+static void
+daemon_warn_mode(const char *path, const char *what)
+{
+	struct stat	 sb;
+
+	if (path == NULL || stat(path, &sb) == -1 || !(sb.st_mode & S_IROTH))
+		return;
+	log_notice("%s %s is readable by every user (mode %04o): chmod o-r"
+	    " it", what, path, (unsigned)(sb.st_mode & 07777));
+}
+
+/* The descriptors a config may need at once, against RLIMIT_NOFILE (its
+ * soft limit raised towards the hard one when short). A warning only: the
+ * control API pauses accepting when descriptors run out, polling goes on. */
+static void
+daemon_check_fds(const struct config *cfg)
+{
+	struct rlimit	 rl;
+	rlim_t		 need;
+
+	need = (rlim_t)cfg->max_inflight + FD_RESERVE +
+	    (cfg->listen != NULL ? (rlim_t)cfg->max_connections : 0);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need &&
+	    (rl.rlim_max == RLIM_INFINITY || rl.rlim_max > rl.rlim_cur)) {
+		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ||
+		    rl.rlim_max > need ? need : rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+		(void)getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+		log_notice("descriptor limit %llu is below the %llu this"
+		    " configuration may use ([api] max_inflight %d, [control]"
+		    " max_connections %d, %d more): lower them or raise"
+		    " LimitNOFILE=", (unsigned long long)rl.rlim_cur,
+		    (unsigned long long)need, cfg->max_inflight,
+		    cfg->listen != NULL ? cfg->max_connections : 0,
+		    FD_RESERVE);
+}
+
+/* What a valid configuration may still get wrong: said at start, on reload
+ * and with -n. */
+static void
+daemon_warn_config(const struct config *cfg)
+{
+	if (config_plain_http(cfg))
+		log_notice("base_url %s is plain http: answers are not"
+		    " authenticated and the client certificate is not used"
+		    " (a local simulator only)", cfg->base_url);
+	if (cfg->token != NULL || cfg->webhook_secret != NULL)
+		daemon_warn_mode(cfg->path, "the configuration file holding"
+		    " a secret,");
+	daemon_warn_mode(cfg->key, "the private key");
+	daemon_check_fds(cfg);
+}
+
 /* -n: config, identity and ledger, as a start checks them; nothing else
  * starts. The units run it before every start and reload, so it must stay
  * as quick as a start. full (-n -n): the ledger also gets SQLite's
@@ -276,6 +343,7 @@ daemon_check(const char *path, int full)
 		free(err);
 		return EX_CONFIG;
 	}
+	daemon_warn_config(cfg);
 	if (daemon_check_identity(cfg, NULL, &err) == -1 ||
 	    (cfg->jsonl != NULL && sink_jsonl_check(cfg->jsonl, &err) == -1)) {
 		log_warnx("%s", err);
@@ -470,6 +538,7 @@ daemon_on_reload(evutil_socket_t sig, short kind, void *arg)
 		sdnotify_ready(d->notify);
 		return;
 	}
+	daemon_warn_config(cfg);
 	if (strcmp(cfg->ledger_path, d->cfg->ledger_path) != 0)
 		log_notice("[ledger] path changed to %s: the daemon keeps using"
 		    " %s until it is restarted", cfg->ledger_path,
@@ -639,8 +708,10 @@ daemon_health(void *arg, char *why, size_t whysz)
 	if (d->jsonl != NULL) {
 		sink_jsonl_get_stats(d->jsonl, &js);
 		if (js.failing) {
-			snprintf(why, whysz, "jsonl sink failing: %s",
-			    d->cfg->jsonl);
+			/* /healthz is open: the file's path stays in the
+			 * log. */
+			snprintf(why, whysz, "jsonl sink failing (see the"
+			    " log)");
 			return 0;
 		}
 	}
@@ -806,6 +877,7 @@ daemon_run(struct daemon *d)
 		return EX_CONFIG;
 	}
 	log_info("configuration %s", d->config_path);
+	daemon_warn_config(d->cfg);
 
 	/* ledger */
 	if ((d->ledger = ledger_open(d->cfg->ledger_path, 0, &err)) == NULL) {
@@ -853,6 +925,9 @@ daemon_run(struct daemon *d)
 	}
 
 	/* control (not for a --once run) */
+	if (d->cfg->listen == NULL && !d->once)
+		log_info("control: no [control] listen (and no"
+		    " $RUNTIME_DIRECTORY): the control API is off");
 	if (d->cfg->listen != NULL && !d->once) {
 		struct control_hooks	 hooks = { daemon_kick, daemon_health,
 		    daemon_metrics, d };
@@ -979,7 +1054,12 @@ main(int argc, char *argv[])
 	/* The log needs no configuration: it is up first so that every
 	 * startup error carries its priority under systemd. */
 	log_init("reconciled", verbose);
+	event_set_log_callback(log_libevent);
 	signal(SIGPIPE, SIG_IGN);
+	/* A core dump would hold the private key, the token and the webhook
+	 * secret; this also keeps other users' ptrace out. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
+		log_warn("prctl(PR_SET_DUMPABLE)");
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		log_warnx("curl_global_init failed");
 		return EXIT_RUNTIME;

@@ -4,8 +4,13 @@
 // printing), and stores the new cursor only after the batch is processed.
 // Node.js 18+, no dependencies.
 //
+//   RECONCILED_SOCKET=/run/reconciled/control.sock \
+//       CURSOR_FILE=./cursor node examples/consumer-pull.js [--once]
 //   RECONCILED_URL=http://127.0.0.1:8790 RECONCILED_TOKEN=... \
 //       CURSOR_FILE=./cursor node examples/consumer-pull.js [--once]
+//
+// The unix socket (the default under systemd) needs no token; a TCP
+// listener always does.
 //
 // --once: take what is there now (no waiting) and exit when caught up.
 'use strict';
@@ -13,7 +18,9 @@
 const fs = require('node:fs');
 const http = require('node:http');
 
-const BASE = new URL(process.env.RECONCILED_URL || 'http://127.0.0.1:8790');
+const SOCKET = process.env.RECONCILED_SOCKET || '';
+const BASE = new URL(process.env.RECONCILED_URL ||
+    (SOCKET ? 'http://localhost' : 'http://127.0.0.1:8790'));
 const TOKEN = process.env.RECONCILED_TOKEN || '';
 const CURSOR_FILE = process.env.CURSOR_FILE || 'events.cursor';
 const ONCE = process.argv.includes('--once');
@@ -56,7 +63,10 @@ function getEvents(after) {
 	if (TOKEN)
 		headers.Authorization = `Bearer ${TOKEN}`;
 	return new Promise((resolve, reject) => {
-		const req = http.get(url, { headers, timeout: (WAIT_S + 15) * 1000 },
+		const opts = { headers, timeout: (WAIT_S + 15) * 1000 };
+		if (SOCKET)
+			opts.socketPath = SOCKET;
+		const req = http.get(url, opts,
 		    (res) => {
 			const chunks = [];
 			res.on('data', (c) => chunks.push(c));

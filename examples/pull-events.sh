@@ -4,8 +4,14 @@
 # line on stdin) to a handler command in order, and stores the new cursor
 # only after every event of the batch was handled.
 #
+#   RECONCILED_SOCKET=/run/reconciled/control.sock \
+#       CURSOR_FILE=./cursor sh examples/pull-events.sh [--once] [HANDLER...]
 #   RECONCILED_URL=http://127.0.0.1:8790 RECONCILED_TOKEN=... \
 #       CURSOR_FILE=./cursor sh examples/pull-events.sh [--once] [HANDLER...]
+#
+# On the unix socket (the default under systemd) no token is needed; over
+# TCP the token is handed to curl in a file only this user can read, never
+# on its command line (which every user sees in ps).
 #
 # Without a HANDLER each event is printed as "TYPE ORDER_ID USER_KEY (event
 # ID)". A handler that exits non-zero stops the script before the cursor
@@ -13,7 +19,12 @@
 # idempotent (dedupe on .key). --once: take what is there now and exit.
 set -eu
 
-URL=${RECONCILED_URL:-http://127.0.0.1:8790}
+SOCKET=${RECONCILED_SOCKET:-}
+if [ -n "$SOCKET" ]; then
+	URL=${RECONCILED_URL:-http://localhost}
+else
+	URL=${RECONCILED_URL:-http://127.0.0.1:8790}
+fi
 CURSOR_FILE=${CURSOR_FILE:-events.cursor}
 LIMIT=100
 WAIT=30
@@ -42,13 +53,17 @@ case $after in
 esac
 
 tmp=$(mktemp "${TMPDIR:-/tmp}/pull-events.XXXXXX")
-trap 'rm -f "$tmp"' EXIT
+hdr=$(mktemp "${TMPDIR:-/tmp}/pull-events.XXXXXX")	# mode 0600
+trap 'rm -f "$tmp" "$hdr"' EXIT
+# printf is built into sh: the token is on no command line.
+[ -z "${RECONCILED_TOKEN:-}" ] ||
+    printf 'Authorization: Bearer %s\n' "$RECONCILED_TOKEN" >"$hdr"
 trap 'exit 130' INT TERM
 delay=1
 while :; do
 	: >"$tmp"
 	code=$(curl -sS -o "$tmp" -w '%{http_code}' -m $((WAIT + 15)) \
-	    ${RECONCILED_TOKEN:+-H "Authorization: Bearer $RECONCILED_TOKEN"} \
+	    -H "@$hdr" ${SOCKET:+--unix-socket "$SOCKET"} \
 	    "$URL/v1/events?after=$after&limit=$LIMIT&wait=$WAIT") || code=000
 	if [ "$code" != 200 ] ||
 	    ! jq -e '.events | type == "array"' "$tmp" >/dev/null 2>&1; then

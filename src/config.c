@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <ini.h>
 #include <openssl/evp.h>
@@ -81,6 +82,7 @@ enum key_type {
 #define KF_SECRET	0x08	/* whsec_<base64>; never echoed */
 #define KF_LISTEN	0x10	/* HOST:PORT, [V6]:PORT or unix:/path */
 #define KF_NOSPACE	0x20	/* no blanks inside; never echoed */
+#define KF_LIST		0x40	/* words, blank or comma separated */
 
 struct keydef {
 	const char	*section;
@@ -121,6 +123,10 @@ static const struct keydef keys[] = {
 	DUR("events", "webhook_timeout", webhook_timeout_ms, TIMEOUT_MAX_MS),
 	STR("control", "listen", listen, KF_LISTEN),
 	STR("control", "token", token, KF_NOSPACE),
+	STR("control", "allowed_hosts", allowed_hosts, KF_LIST),
+	STR("control", "allowed_origins", allowed_origins, KF_LIST),
+	{ "control", "max_connections", KT_INT,
+	    offsetof(struct config, max_connections), 0, 1, 65536 },
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 
@@ -324,6 +330,36 @@ url_valid(const char *s)
 	if (*rest == '\0' || *rest == '/' || *rest == ':')
 		return 0;
 	return strpbrk(s, " \t") == NULL;
+}
+
+/* 1 if the host of URL s (http:// or https://) is a loopback address:
+ * localhost, 127.0.0.0/8 or [::1]. */
+static int
+url_loopback(const char *s)
+{
+	struct in_addr	 in4;
+	const char	*h, *end;
+	char		 host[256];
+	size_t		 len;
+
+	h = strstr(s, "://");
+	if (h == NULL)
+		return 0;
+	h += 3;
+	if (*h == '[') {
+		if ((end = strchr(h, ']')) == NULL)
+			return 0;
+		return (size_t)(end - h) == 4 && strncmp(h, "[::1", 4) == 0;
+	}
+	len = strcspn(h, ":/?#");
+	if (len == 0 || len >= sizeof host || memchr(h, '@', len) != NULL)
+		return 0;
+	memcpy(host, h, len);
+	host[len] = '\0';
+	if (strcasecmp(host, "localhost") == 0)
+		return 1;
+	return inet_pton(AF_INET, host, &in4) == 1 &&
+	    (ntohl(in4.s_addr) >> 24) == 127;
 }
 
 /* 1 if s is "whsec_" + base64 (with padding) of at least SECRET_MIN bytes. */
@@ -823,12 +859,46 @@ config_check(struct parse *p)
 	if (cfg->webhook_secret != NULL && cfg->webhook_url == NULL)
 		parse_error(p, keyline_of(p, "webhook_secret"),
 		    "webhook_secret is set but webhook_url is not");
+	if (strncmp(cfg->base_url, "http://", 7) == 0 &&
+	    !url_loopback(cfg->base_url))
+		parse_error(p, keyline_of(p, "base_url"), "base_url: http:// "
+		    "is only for a loopback simulator; Toss answers are not "
+		    "authenticated without TLS (use https://)");
+	if (cfg->listen != NULL && strncmp(cfg->listen, "unix:", 5) != 0 &&
+	    cfg->token == NULL)
+		parse_error(p, keyline_of(p, "listen"), "listen: a TCP "
+		    "address needs a token (every local user could read the "
+		    "event feed and post orders): set [control] token, or "
+		    "listen on unix:/PATH");
 	if (cfg->cert != NULL && cfg->key == NULL)
 		parse_error(p, keyline_of(p, "key"),
 		    "cert is set but key is not");
 	if (cfg->key != NULL && cfg->cert == NULL)
 		parse_error(p, keyline_of(p, "cert"),
 		    "key is set but cert is not");
+}
+
+/* unix:$RUNTIME_DIRECTORY/control.sock (the first directory when systemd
+ * lists several), or NULL: without it the control API stays off. */
+static char *
+control_default_listen(void)
+{
+	const char	*dir = getenv("RUNTIME_DIRECTORY");
+	char		*l, *why;
+	size_t		 dlen;
+
+	if (dir == NULL || *dir != '/')
+		return NULL;
+	dlen = strcspn(dir, ":");
+	while (dlen > 1 && dir[dlen - 1] == '/')
+		dlen--;
+	l = xasprintf("unix:%.*s/%s", (int)dlen, dir, CONFIG_CONTROL_SOCK);
+	if ((why = listen_check(l)) != NULL) {
+		free(why);
+		free(l);
+		return NULL;
+	}
+	return l;
 }
 
 struct config *
@@ -855,7 +925,8 @@ config_default(void)
 	cfg->refund_check_min_ms = 1 * MS_HOUR;
 	cfg->refund_check_max_ms = 7 * MS_DAY;
 	cfg->webhook_timeout_ms = 15 * MS_SECOND;
-	cfg->listen = xstrdup("127.0.0.1:8790");
+	cfg->listen = control_default_listen();
+	cfg->max_connections = 64;
 	cfg->rules = xcalloc(NDEFAULT_RULES, sizeof cfg->rules[0]);
 	for (i = 0; i < NDEFAULT_RULES; i++) {
 		cfg->rules[i].status = xstrdup(default_rules[i].status);
@@ -882,9 +953,11 @@ config_free(struct config *cfg)
 	free(cfg->ledger_path);
 	free(cfg->jsonl);
 	free(cfg->webhook_url);
-	free(cfg->webhook_secret);
+	util_free_secret(cfg->webhook_secret);
 	free(cfg->listen);
-	free(cfg->token);
+	util_free_secret(cfg->token);
+	free(cfg->allowed_hosts);
+	free(cfg->allowed_origins);
 	for (i = 0; i < cfg->nrules; i++)
 		free(cfg->rules[i].status);
 	free(cfg->rules);
@@ -937,6 +1010,30 @@ config_load(const char *path, struct config **out, char **err)
 	}
 	*out = p.cfg;
 	return 0;
+}
+
+int
+config_list_has(const char *list, const char *item, size_t len)
+{
+	const char	*p = list;
+	size_t		 n;
+
+	if (list == NULL || len == 0)
+		return 0;
+	while (*p != '\0') {
+		p += strspn(p, " \t,");
+		n = strcspn(p, " \t,");
+		if (n == len && strncasecmp(p, item, len) == 0)
+			return 1;
+		p += n;
+	}
+	return 0;
+}
+
+int
+config_plain_http(const struct config *cfg)
+{
+	return strncmp(cfg->base_url, "http://", 7) == 0;
 }
 
 const char *

@@ -72,7 +72,11 @@ struct config {
 
 	/* [control] */
 	char		*listen;	/* NULL = off; "host:port" or "unix:/path" */
-	char		*token;		/* NULL = no auth */
+	char		*token;		/* NULL = no auth (a unix socket only) */
+	char		*allowed_hosts;	/* Host names besides the listen host and
+					 * localhost, blank or comma separated */
+	char		*allowed_origins; /* Origins allowed; NULL = none */
+	int		 max_connections; /* control connections at once */
 
 	/* [status]: explicit rules, then the action for any other status */
 	struct status_rule *rules;
@@ -80,7 +84,11 @@ struct config {
 	enum action	 other_action;	/* "*" */
 };
 
-/* A config holding every default of reconciled.conf(5). Never NULL. */
+#define CONFIG_CONTROL_SOCK	"control.sock"	/* in $RUNTIME_DIRECTORY */
+
+/* A config holding every default of reconciled.conf(5). Never NULL. The
+ * control listener defaults to unix:$RUNTIME_DIRECTORY/control.sock when
+ * systemd set that variable, else to none. */
 struct config	*config_default(void);
 
 /* Reads and validates path. On success returns 0 and sets *out (caller
@@ -93,6 +101,14 @@ void		 config_free(struct config *);
 /* The config file to use: explicit (-c) if given, else $RECONCILED_CONFIG,
  * else CONFIG_DEFAULT_PATH. */
 const char	*config_path(const char *explicit_path);
+
+/* 1 if list (blank or comma separated, NULL = empty) holds item[len],
+ * compared without regard to case. */
+int		 config_list_has(const char *list, const char *item, size_t len);
+
+/* 1 if a base_url is http:// (no TLS): config_load accepts that only for a
+ * loopback host, the simulator. */
+int		 config_plain_http(const struct config *);
 
 /* The action for a status (exact, case-sensitive match; else "*"). */
 enum action	 config_action(const struct config *, const char *status);

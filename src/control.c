@@ -1,7 +1,10 @@
 /* The control API: one evhttp server on a TCP address or a unix socket that
  * takes orders (POST /v1/orders, the same rules as `reconcilectl import`),
  * answers order queries, serves the event feed with long polling, /metrics
- * and /healthz, all behind an optional bearer token. */
+ * and /healthz. Order data sits behind the bearer token (required on TCP);
+ * foreign Host and Origin headers are refused. It also owns the connections:
+ * a cap, a deadline for each request and a pause in accepting when the
+ * process runs out of descriptors. */
 #include <sys/types.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
@@ -22,6 +25,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 
 #include <json-c/json.h>
 
@@ -31,9 +35,15 @@
 #include "json-out.h"
 #include "ledger.h"
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
-#define CONTROL_TIMEOUT_SECS	30	/* reading a request, writing an answer */
+#define CONTROL_TIMEOUT_SECS	30	/* between two reads or writes */
+/* From accepting a connection (or answering its last request) to the whole
+ * next request read: a client trickling its headers is cut after this. */
+#define CONTROL_DEADLINE_SECS	10
+#define CONTROL_EMFILE_PAUSE_MS	1000	/* no accept() after EMFILE/ENFILE */
+#define CONTROL_EMFILE_LOG_MS	60000	/* one line per minute at most */
 #define CONTROL_HEADERS_MAX	(8 * 1024)
 /* evhttp refuses larger bodies itself (413 with an HTML page); up to this
  * we read them and refuse past CONTROL_BODY_MAX with a JSON answer. */
@@ -46,6 +56,20 @@
 	EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | \
 	EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT | \
 	EVHTTP_REQ_PATCH)
+
+struct waiter;
+
+/* One accepted connection. evhttp owns it; we hear of it through the
+ * bufferevent we hand evhttp (control_bevcb) and its close callback. */
+struct conn {
+	TAILQ_ENTRY(conn)	 entry;
+	struct control		*c;
+	struct bufferevent	*bev;		/* referenced while pending */
+	struct evhttp_connection *evcon;	/* NULL while pending */
+	struct event		*deadline;
+	struct waiter		*w;		/* a long poll it holds */
+};
+TAILQ_HEAD(conns, conn);
 
 /* A GET /v1/events held until an event is written or its wait ends. */
 struct waiter {
@@ -65,14 +89,253 @@ struct control {
 	struct ledger		*ledger;
 	struct control_hooks	 hooks;
 	struct evhttp		*http;
+	struct evconnlistener	*lev;
 	char			*listen;	/* the address bound */
+	char			*listen_host;	/* TCP: its host ("[::1]" for v6) */
 	char			*sock_path;	/* our unix socket, unlinked at free */
 	char			*token;		/* NULL: no auth */
 	size_t			 tokenlen;
+	char			*allowed_hosts;
+	char			*allowed_origins;
 	struct waiters		 waiters;
 	size_t			 nwaiters;
 	int			 early_close;	/* EV_CLOSED works on this base */
+
+	struct conns		 conns;		/* evcon known */
+	struct conns		 pending;	/* accepted, evcon not yet known */
+	size_t			 nconns;	/* both lists */
+	size_t			 max_conns;
+	struct event		*resolve_ev;	/* looks up pending evcons */
+	struct event		*pause_ev;	/* ends an EMFILE pause */
+	int			 accepting;	/* the listener is enabled */
+	int			 fd_paused;	/* out of descriptors */
+	int			 closing;	/* control_free under way */
+	int64_t			 emfile_logged_ms;
+	uint64_t		 emfile_quiet;	/* pauses not logged since */
+	struct control		*next;		/* in control_all */
 };
+
+/* Every live control, for the listener's error callback, which libevent
+ * hands evhttp's argument, not ours. */
+static struct control	*control_all;
+
+/* ---- connections -------------------------------------------------------- */
+
+static void	control_waiter_conn_closed(struct evhttp_connection *, void *);
+
+/* Enables the listener while there is room and descriptors, else not. */
+static void
+control_accept_update(struct control *c)
+{
+	int	 want;
+
+	if (c->closing || c->lev == NULL)
+		return;
+	want = !c->fd_paused && c->nconns < c->max_conns;
+	if (want == c->accepting)
+		return;
+	if ((want ? evconnlistener_enable(c->lev) :
+	    evconnlistener_disable(c->lev)) == 0)
+		c->accepting = want;
+	else
+		log_warnx("control: cannot %s the listener",
+		    want ? "enable" : "disable");
+}
+
+static struct conn *
+control_conn_of(struct control *c, struct evhttp_connection *evcon)
+{
+	struct conn	*k;
+
+	if (evcon == NULL)
+		return NULL;
+	TAILQ_FOREACH(k, &c->conns, entry) {
+		if (k->evcon == evcon)
+			return k;
+	}
+	return NULL;
+}
+
+/* The connection is done with: forget it, make room for another. */
+static void
+control_conn_forget(struct conn *k, struct conns *list)
+{
+	struct control	*c = k->c;
+
+	TAILQ_REMOVE(list, k, entry);
+	if (k->deadline != NULL)
+		event_free(k->deadline);
+	free(k);
+	c->nconns--;
+	control_accept_update(c);
+}
+
+/* evhttp frees a connection (any reason: answered, error, timeout). */
+static void
+control_conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+	struct conn	*k = arg;
+
+	if (k->w != NULL)
+		control_waiter_conn_closed(evcon, k->w);
+	control_conn_forget(k, &k->c->conns);
+}
+
+/* The deadline passed before a whole request was read: cut the client. */
+static void
+control_conn_expired(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*k = arg;
+
+	log_info("control: a client did not send its request within %d s:"
+	    " connection closed", CONTROL_DEADLINE_SECS);
+	evhttp_connection_free(k->evcon);	/* control_conn_closed */
+}
+
+/* (Re)starts the deadline for the next request on k. */
+static void
+control_conn_arm(struct conn *k)
+{
+	struct timeval	 tv = { CONTROL_DEADLINE_SECS, 0 };
+
+	if (k->deadline != NULL && evtimer_add(k->deadline, &tv) == -1)
+		log_warnx("control: cannot arm a connection's deadline");
+}
+
+/* A whole request arrived on req's connection: its deadline stops. */
+static void
+control_conn_busy(struct control *c, struct evhttp_request *req)
+{
+	struct conn	*k;
+
+	k = control_conn_of(c, evhttp_request_get_connection(req));
+	if (k != NULL && k->deadline != NULL)
+		evtimer_del(k->deadline);
+}
+
+/* Looks up the evhttp connection behind each bufferevent handed out since
+ * the last run (evhttp has set its callbacks by now, with the connection as
+ * their argument) and starts watching it. */
+static void
+control_resolve(evutil_socket_t fd, short what, void *arg)
+{
+	struct control		*c = arg;
+	struct conn		*k;
+	struct bufferevent	*bev;
+	bufferevent_event_cb	 eventcb;
+	void			*cbarg;
+
+	while ((k = TAILQ_FIRST(&c->pending)) != NULL) {
+		bev = k->bev;
+		eventcb = NULL;
+		cbarg = NULL;
+		bufferevent_getcb(bev, NULL, NULL, &eventcb, &cbarg);
+		if (eventcb == NULL || cbarg == NULL) {
+			/* evhttp freed it already. */
+			control_conn_forget(k, &c->pending);
+		} else {
+			TAILQ_REMOVE(&c->pending, k, entry);
+			k->evcon = cbarg;
+			k->bev = NULL;
+			if ((k->deadline = evtimer_new(c->base,
+			    control_conn_expired, k)) == NULL)
+				fatalx("control: cannot make a timer");
+			evhttp_connection_set_closecb(k->evcon,
+			    control_conn_closed, k);
+			TAILQ_INSERT_TAIL(&c->conns, k, entry);
+			control_conn_arm(k);
+		}
+		bufferevent_decref(bev);
+	}
+}
+
+/* evhttp's bufferevent for each accepted connection: counted against
+ * max_connections; a reference is held until control_resolve runs. */
+static struct bufferevent *
+control_bevcb(struct event_base *base, void *arg)
+{
+	struct control		*c = arg;
+	struct bufferevent	*bev;
+	struct conn		*k;
+
+	if ((bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE)) ==
+	    NULL)
+		fatalx("control: out of memory");
+	bufferevent_incref(bev);
+	k = xcalloc(1, sizeof(*k));
+	k->c = c;
+	k->bev = bev;
+	TAILQ_INSERT_TAIL(&c->pending, k, entry);
+	c->nconns++;
+	event_active(c->resolve_ev, EV_TIMEOUT, 0);
+	control_accept_update(c);
+	return bev;
+}
+
+/* req is being answered: its connection gets a new deadline for the next
+ * request (keep-alive). */
+static void
+control_conn_answered(struct evhttp_request *req)
+{
+	struct evhttp_connection	*evcon;
+	struct control			*c;
+	struct conn			*k;
+
+	evcon = evhttp_request_get_connection(req);
+	for (c = control_all; c != NULL; c = c->next) {
+		if ((k = control_conn_of(c, evcon)) != NULL) {
+			control_conn_arm(k);
+			return;
+		}
+	}
+}
+
+static void
+control_pause_end(evutil_socket_t fd, short what, void *arg)
+{
+	struct control	*c = arg;
+
+	c->fd_paused = 0;
+	control_accept_update(c);
+}
+
+/* accept() failed. Out of descriptors, accepting again at once would spin
+ * (the connection stays queued): stop for a moment, say so now and then. */
+static void
+control_accept_error(struct evconnlistener *lev, void *arg)
+{
+	struct control	*c;
+	struct timeval	 tv = { CONTROL_EMFILE_PAUSE_MS / 1000,
+			    (CONTROL_EMFILE_PAUSE_MS % 1000) * 1000 };
+	int		 err = EVUTIL_SOCKET_ERROR();
+	int64_t		 now;
+
+	for (c = control_all; c != NULL && c->lev != lev; c = c->next)
+		;
+	if (c == NULL)
+		return;
+	if (err != EMFILE && err != ENFILE && err != ENOBUFS &&
+	    err != ENOMEM) {
+		log_debug("control: accept: %s", strerror(err));
+		return;
+	}
+	metrics_control_accept_pause();
+	c->fd_paused = 1;
+	control_accept_update(c);
+	evtimer_add(c->pause_ev, &tv);
+	now = util_mono_ms();
+	if (c->emfile_logged_ms != 0 &&
+	    now - c->emfile_logged_ms < CONTROL_EMFILE_LOG_MS) {
+		c->emfile_quiet++;
+		return;
+	}
+	log_notice("control: cannot accept a connection: %s; not accepting"
+	    " for %d ms (%d connections open; %" PRIu64 " such pauses not"
+	    " logged)", strerror(err), CONTROL_EMFILE_PAUSE_MS,
+	    (int)c->nconns, c->emfile_quiet);
+	c->emfile_logged_ms = now;
+	c->emfile_quiet = 0;
+}
 
 /* ---- answers ------------------------------------------------------------ */
 
@@ -93,6 +356,7 @@ control_send(struct evhttp_request *req, int code, const char *type,
 {
 	struct evkeyvalq	*h = evhttp_request_get_output_headers(req);
 
+	control_conn_answered(req);
 	evhttp_add_header(h, "Content-Type", type);
 	evhttp_add_header(h, "Cache-Control", "no-store");
 	/* A HEAD answer carries no body; evhttp 2.1 would send it. */
@@ -180,7 +444,8 @@ control_send_order(struct control *c, struct evhttp_request *req,
 
 /* ---- auth --------------------------------------------------------------- */
 
-/* 1 if no token is configured or the request carries it. */
+/* 1 if no token is configured or the request carries it. /healthz and
+ * /metrics are not asked (probes, scrapers): they show no order data. */
 static int
 control_authorized(struct control *c, struct evhttp_request *req)
 {
@@ -232,6 +497,29 @@ control_json_ok(const char *text, size_t len)
 	json_object_put(obj);
 	json_tokener_free(tok);
 	return jerr == json_tokener_success;
+}
+
+/* 409 for an orderId known with another userKey. A squatter posting real
+ * orderIds first is seen at once: a warning with both keys masked. */
+static void
+control_conflict(struct control *c, struct evhttp_request *req,
+    const struct intake_order *o)
+{
+	struct order	 known;
+	char		 uk[LOG_USERKEY_MAX], kuk[LOG_USERKEY_MAX];
+
+	metrics_intake_conflict();
+	if (ledger_get(c->ledger, o->order_id, &known) == 1)
+		log_notice("control: order %s refused: known with userKey %s,"
+		    " posted with userKey %s", o->order_id,
+		    log_userkey(known.user_key, kuk),
+		    log_userkey(o->user_key, uk));
+	else
+		log_notice("control: order %s refused: known with another"
+		    " userKey, posted with userKey %s", o->order_id,
+		    log_userkey(o->user_key, uk));
+	control_error(req, 409, "user_key_conflict",
+	    "this orderId is already known with another userKey");
 }
 
 /* POST /v1/orders: one order, exactly as one line of an import. */
@@ -286,8 +574,7 @@ control_post_order(struct control *c, struct evhttp_request *req)
 		control_send_order(c, req, o.order_id, HTTP_OK);
 		break;
 	case LEDGER_CONFLICT:
-		control_error(req, 409, "user_key_conflict",
-		    "this orderId is already known with another userKey");
+		control_conflict(c, req, &o);
 		break;
 	}
 }
@@ -408,10 +695,12 @@ control_feed(struct control *c, int64_t after, int limit, struct evbuffer **out)
 static void
 control_waiter_release(struct waiter *w)
 {
+	struct conn	*k;
+
 	TAILQ_REMOVE(&w->c->waiters, w, entry);
 	w->c->nwaiters--;
-	if (w->evcon != NULL)
-		evhttp_connection_set_closecb(w->evcon, NULL, NULL);
+	if ((k = control_conn_of(w->c, w->evcon)) != NULL)
+		k->w = NULL;
 	event_free(w->timer);
 	if (w->closed != NULL)
 		event_free(w->closed);
@@ -461,13 +750,15 @@ control_waiter_hangup(evutil_socket_t fd, short what, void *arg)
 		evhttp_connection_free(evcon);
 }
 
-/* evhttp frees the connection under a held poll (control_free, errors). */
+/* evhttp frees the connection under a held poll (control_free, errors);
+ * called from control_conn_closed. */
 static void
 control_waiter_conn_closed(struct evhttp_connection *evcon, void *arg)
 {
 	struct waiter		*w = arg;
 	struct evhttp_request	*req = w->req;
 
+	(void)evcon;
 	w->evcon = NULL;
 	control_waiter_release(w);
 	/* A request evhttp detached from its connection is ours to free. */
@@ -481,6 +772,7 @@ control_waiter_add(struct control *c, struct evhttp_request *req,
     int64_t after, int limit, int64_t wait_s)
 {
 	struct waiter		*w;
+	struct conn		*k;
 	struct bufferevent	*bev;
 	struct timeval		 tv;
 	evutil_socket_t		 fd;
@@ -504,8 +796,8 @@ control_waiter_add(struct control *c, struct evhttp_request *req,
 	    evtimer_add(w->timer, &tv) == -1)
 		fatalx("control: cannot start a long poll's timer");
 	if (w->evcon != NULL) {
-		evhttp_connection_set_closecb(w->evcon,
-		    control_waiter_conn_closed, w);
+		if ((k = control_conn_of(c, w->evcon)) != NULL)
+			k->w = w;
 		/* evhttp stops reading while a request is being answered, so
 		 * only a watch of our own sees the client hang up. */
 		bev = evhttp_connection_get_bufferevent(w->evcon);
@@ -633,6 +925,68 @@ control_healthz(struct control *c, struct evhttp_request *req)
 	control_send_json(req, HTTP_SERVUNAVAIL, obj);
 }
 
+/* ---- what a request may come from --------------------------------------- */
+
+/* 1 if the Host header names what we serve: on TCP the listen host,
+ * localhost or an allowed_hosts entry, any port (a page that rebinds its
+ * own name to 127.0.0.1 still sends its name). A request without Host
+ * (HTTP/1.0 tools; no browser) and anything on a unix socket pass. */
+static int
+control_host_ok(struct control *c, struct evhttp_request *req)
+{
+	const char	*h, *end;
+	size_t		 len;
+
+	if (c->listen_host == NULL)
+		return 1;
+	h = evhttp_find_header(evhttp_request_get_input_headers(req), "Host");
+	if (h == NULL)
+		return 1;
+	if (*h == '[') {
+		if ((end = strchr(h, ']')) == NULL)
+			return 0;
+		len = (size_t)(end - h) + 1;
+	} else
+		len = strcspn(h, ":");
+	if (len == 0)
+		return 0;
+	if ((len == strlen(c->listen_host) &&
+	    strncasecmp(h, c->listen_host, len) == 0) ||
+	    (len == 9 && strncasecmp(h, "localhost", 9) == 0))
+		return 1;
+	return config_list_has(c->allowed_hosts, h, len);
+}
+
+/* 1 without an Origin header (not a browser) or with an allowed one. */
+static int
+control_origin_ok(struct control *c, struct evhttp_request *req)
+{
+	const char	*o;
+
+	o = evhttp_find_header(evhttp_request_get_input_headers(req),
+	    "Origin");
+	return o == NULL || config_list_has(c->allowed_origins, o, strlen(o));
+}
+
+/* A POST is JSON or nothing: a form or text/plain body (what a web page may
+ * send anywhere without asking) is refused. */
+static int
+control_type_ok(struct evhttp_request *req)
+{
+	const char	*t;
+	size_t		 body;
+
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST)
+		return 1;
+	t = evhttp_find_header(evhttp_request_get_input_headers(req),
+	    "Content-Type");
+	body = evbuffer_get_length(evhttp_request_get_input_buffer(req));
+	if (t == NULL)
+		return body == 0;
+	return strncasecmp(t, "application/json", 16) == 0 &&
+	    (t[16] == '\0' || t[16] == ';' || t[16] == ' ');
+}
+
 /* ---- routing ------------------------------------------------------------ */
 
 static int
@@ -669,8 +1023,33 @@ control_request(struct evhttp_request *req, void *arg)
 	if (path == NULL || *path == '\0')
 		path = "/";
 
-	if (!control_authorized(c, req)) {
+	/* A request before control_resolve ran (it runs first in practice):
+	 * its connection must be known, a long poll may need it. */
+	if (!TAILQ_EMPTY(&c->pending))
+		control_resolve(-1, 0, c);
+	control_conn_busy(c, req);
+	if (!control_host_ok(c, req)) {
+		metrics_control_refused("host");
+		control_error(req, 403, "host_not_allowed", "this Host is not"
+		    " served here (see [control] allowed_hosts)");
+		return;
+	}
+	if (!control_origin_ok(c, req)) {
+		metrics_control_refused("origin");
+		control_error(req, 403, "origin_not_allowed", "requests from"
+		    " this Origin are refused (see [control] allowed_origins)");
+		return;
+	}
+	if (strcmp(path, "/healthz") != 0 && strcmp(path, "/metrics") != 0 &&
+	    !control_authorized(c, req)) {
+		metrics_control_refused("unauthorized");
 		control_unauthorized(req);
+		return;
+	}
+	if (!control_type_ok(req)) {
+		metrics_control_refused("content_type");
+		control_error(req, 415, "unsupported_media_type", "a POST body"
+		    " must be sent as Content-Type: application/json");
 		return;
 	}
 	if (strcmp(path, "/v1/orders") == 0) {
@@ -726,6 +1105,7 @@ control_listen_unix(struct control *c, const char *path, char **err)
 {
 	struct sockaddr_un	 sun;
 	struct stat		 sb;
+	struct evhttp_bound_socket *bound;
 	mode_t			 old;
 	int			 fd, r;
 
@@ -778,13 +1158,14 @@ control_listen_unix(struct control *c, const char *path, char **err)
 		close(fd);
 		return -1;
 	}
-	if (evhttp_accept_socket_with_handle(c->http, fd) == NULL) {
+	if ((bound = evhttp_accept_socket_with_handle(c->http, fd)) == NULL) {
 		*err = xasprintf("control: cannot accept on %s", path);
 		unlink(path);
 		close(fd);
 		return -1;
 	}
 	c->sock_path = xstrdup(path);
+	c->lev = evhttp_bound_socket_get_listener(bound);
 	return 0;
 }
 
@@ -792,6 +1173,7 @@ control_listen_unix(struct control *c, const char *path, char **err)
 static int
 control_listen_tcp(struct control *c, const char *addr, char **err)
 {
+	struct evhttp_bound_socket *bound;
 	const char	*colon, *hs = addr;
 	char		*host;
 	size_t		 hlen;
@@ -808,27 +1190,41 @@ control_listen_tcp(struct control *c, const char *addr, char **err)
 		hlen -= 2;
 	}
 	host = xstrndup(hs, hlen);
-	if (evhttp_bind_socket_with_handle(c->http, host, (uint16_t)port) ==
-	    NULL) {
+	if ((bound = evhttp_bind_socket_with_handle(c->http, host,
+	    (uint16_t)port)) == NULL) {
 		*err = xasprintf("control: cannot listen on %s: %s", addr,
 		    errno != 0 ? strerror(errno) : "bind failed");
 		free(host);
 		return -1;
 	}
 	free(host);
+	c->lev = evhttp_bound_socket_get_listener(bound);
+	/* What a Host header must name: the address as written. */
+	c->listen_host = xstrndup(addr, (size_t)(colon - addr));
 	return 0;
 }
 
+/* Takes what a reload may change: the token, the allowed Hosts and
+ * Origins, the connection cap. */
 static void
-control_take_token(struct control *c, const struct config *cfg)
+control_take_config(struct control *c, const struct config *cfg)
 {
-	free(c->token);
+	util_free_secret(c->token);
 	c->token = NULL;
 	c->tokenlen = 0;
 	if (cfg->token != NULL && *cfg->token != '\0') {
 		c->token = xstrdup(cfg->token);
 		c->tokenlen = strlen(c->token);
 	}
+	free(c->allowed_hosts);
+	c->allowed_hosts = cfg->allowed_hosts != NULL ?
+	    xstrdup(cfg->allowed_hosts) : NULL;
+	free(c->allowed_origins);
+	c->allowed_origins = cfg->allowed_origins != NULL ?
+	    xstrdup(cfg->allowed_origins) : NULL;
+	c->max_conns = cfg->max_connections > 0 ?
+	    (size_t)cfg->max_connections : 1;
+	control_accept_update(c);
 }
 
 struct control *
@@ -849,6 +1245,10 @@ control_new(struct event_base *base, struct ledger *ledger,
 	if (hooks != NULL)
 		c->hooks = *hooks;
 	TAILQ_INIT(&c->waiters);
+	TAILQ_INIT(&c->conns);
+	TAILQ_INIT(&c->pending);
+	c->accepting = 1;
+	c->max_conns = 1;
 	c->early_close = (event_base_get_features(base) &
 	    EV_FEATURE_EARLY_CLOSE) != 0;
 	if ((c->http = evhttp_new(base)) == NULL) {
@@ -856,7 +1256,12 @@ control_new(struct event_base *base, struct ledger *ledger,
 		free(c);
 		return NULL;
 	}
+	if ((c->resolve_ev = event_new(base, -1, 0, control_resolve, c)) ==
+	    NULL || (c->pause_ev = evtimer_new(base, control_pause_end,
+	    c)) == NULL)
+		fatalx("control: cannot make its events");
 	evhttp_set_gencb(c->http, control_request, c);
+	evhttp_set_bevcb(c->http, control_bevcb, c);
 	evhttp_set_allowed_methods(c->http, CONTROL_METHODS);
 	evhttp_set_max_body_size(c->http, CONTROL_BODY_HARD_MAX);
 	evhttp_set_max_headers_size(c->http, CONTROL_HEADERS_MAX);
@@ -874,13 +1279,21 @@ control_new(struct event_base *base, struct ledger *ledger,
 		r = control_listen_tcp(c, cfg->listen, err);
 	if (r == -1) {
 		evhttp_free(c->http);
+		event_free(c->resolve_ev);
+		event_free(c->pause_ev);
+		free(c->listen_host);
 		free(c);
 		return NULL;
 	}
 	c->listen = xstrdup(cfg->listen);
-	control_take_token(c, cfg);
-	log_info("control: listening on %s%s", c->listen,
-	    c->token != NULL ? " (bearer token required)" : "");
+	c->next = control_all;
+	control_all = c;
+	if (c->lev != NULL)
+		evconnlistener_set_error_cb(c->lev, control_accept_error);
+	control_take_config(c, cfg);
+	log_info("control: listening on %s%s (at most %zu connections)",
+	    c->listen, c->token != NULL ? " (bearer token required)" : "",
+	    c->max_conns);
 	return c;
 }
 
@@ -891,7 +1304,7 @@ control_set_config(struct control *c, const struct config *cfg)
 		log_notice("control: [control] listen changed to %s: the daemon"
 		    " keeps listening on %s until it is restarted",
 		    cfg->listen != NULL ? cfg->listen : "(off)", c->listen);
-	control_take_token(c, cfg);
+	control_take_config(c, cfg);
 }
 
 /* Writes what evhttp queued on evcon now: the loop will not run again. */
@@ -912,6 +1325,8 @@ control_free(struct control *c)
 {
 	struct waiter			*w;
 	struct evhttp_connection	*evcon;
+	struct conn			*k;
+	struct control			**pp;
 	struct stat			 sb;
 
 	if (c == NULL)
@@ -922,12 +1337,29 @@ control_free(struct control *c)
 		if (evcon != NULL)
 			control_flush(evcon);
 	}
+	/* evhttp frees the listener first, then every connection (each
+	 * through control_conn_closed). */
+	c->closing = 1;
 	evhttp_free(c->http);
+	control_resolve(-1, 0, c);	/* drops the references still held */
+	while ((k = TAILQ_FIRST(&c->conns)) != NULL)
+		control_conn_forget(k, &c->conns);
+	event_free(c->resolve_ev);
+	event_free(c->pause_ev);
+	for (pp = &control_all; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	}
 	if (c->sock_path != NULL && lstat(c->sock_path, &sb) == 0 &&
 	    S_ISSOCK(sb.st_mode))
 		unlink(c->sock_path);
 	free(c->sock_path);
 	free(c->listen);
-	free(c->token);
+	free(c->listen_host);
+	util_free_secret(c->token);
+	free(c->allowed_hosts);
+	free(c->allowed_origins);
 	free(c);
 }

@@ -80,6 +80,8 @@ struct fetch_req {
 	size_t			 len;
 	size_t			 cap;
 	int			 too_big;
+	int			 cut_body;	/* fetch_request's */
+	int			 cut;		/* cut_body did cut */
 	int			 has_retry_after;
 
 	struct event		 deadline;
@@ -233,7 +235,10 @@ fetch_write_cb(char *data, size_t size, size_t nmemb, void *arg)
 	size_t			 n = size * nmemb, cap;
 
 	if (n > FETCH_BODY_MAX - r->len) {
-		r->too_big = 1;
+		if (r->cut_body)
+			r->cut = 1;
+		else
+			r->too_big = 1;
 		return 0;	/* curl aborts with CURLE_WRITE_ERROR */
 	}
 	if (r->len + n + 1 > r->cap) {
@@ -535,6 +540,11 @@ fetch_finish(struct fetch_req *r, CURLcode cc, enum fetch_error forced,
 		res.retry_after_ms = ra > INT64_MAX / 1000 ? INT64_MAX :
 		    (int64_t)ra * 1000;
 	res.elapsed_ms = util_mono_ms() - r->started;
+	/* The answer's head arrived and its body was cut as asked. */
+	if (r->cut && cc == CURLE_WRITE_ERROR && forced == FETCH_OK) {
+		cc = CURLE_OK;
+		res.body_cut = 1;
+	}
 
 	if (why != NULL)
 		util_strlcpy(msg, why, sizeof(msg));
@@ -885,6 +895,8 @@ fetch_submit(struct fetch *f, const struct fetch_request *rq,
 	r->errbuf[0] = '\0';
 	r->len = 0;
 	r->too_big = 0;
+	r->cut_body = rq->cut_body;
+	r->cut = 0;
 	r->has_retry_after = 0;
 
 	/* Options stay set between requests: a handle last used for the
@@ -912,6 +924,10 @@ fetch_submit(struct fetch *f, const struct fetch_request *rq,
 	SETOPT(r->easy, CURLOPT_HTTPHEADER, r->hdrs);
 	SETOPT(r->easy, CURLOPT_TIMEOUT_MS, (long)timeout);
 	SETOPT(r->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)connect);
+	/* A Content-Length past the cap is refused before the body unless
+	 * the body is to be cut (0: no such check). */
+	SETOPT(r->easy, CURLOPT_MAXFILESIZE_LARGE,
+	    (curl_off_t)(rq->cut_body ? 0 : FETCH_BODY_MAX));
 	if (rq->body != NULL) {
 		SETOPT(r->easy, CURLOPT_POSTFIELDSIZE_LARGE,
 		    (curl_off_t)rq->body_len);

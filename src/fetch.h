@@ -52,6 +52,10 @@ struct fetch_request {
 	 * the handshake with an alert that a reset can overtake (see
 	 * fetch_result's tls_suspect). Needs use_tls_identity. */
 	int		 tls12_check;
+	/* The answer's status is what counts (a webhook's 2xx): a body past
+	 * FETCH_BODY_MAX ends the transfer there without an error, the
+	 * result's body cut and body_cut set. */
+	int		 cut_body;
 };
 
 struct fetch_result {
@@ -62,6 +66,7 @@ struct fetch_result {
 	int64_t		 retry_after_ms;	/* -1 when absent */
 	int64_t		 elapsed_ms;
 	const char	*message;	/* curl's explanation, "" if none */
+	int		 body_cut;	/* cut_body: the rest was not read */
 	int		 tls_suspect;	/* FETCH_ETLS inferred from a new
 					 * connection closed before any answer:
 					 * a refused certificate (TLS 1.3), or

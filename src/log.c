@@ -5,10 +5,13 @@
  * a message become '?', so no value can forge a line. errno is preserved. */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <event2/event.h>
 
 #include "log.h"
 #include "util.h"
@@ -31,6 +34,8 @@ static int	 log_journal = -1;	/* -1 = not decided yet */
 
 static void	 log_vline(enum log_prio, int, const char *, va_list)
 		    __attribute__((format(printf, 3, 0)));
+static void	 log_line(enum log_prio, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
 
 void
 log_init(const char *progname, int verbose)
@@ -142,6 +147,16 @@ out:
 	errno = saved;
 }
 
+static void
+log_line(enum log_prio prio, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	log_vline(prio, 0, fmt, ap);
+	va_end(ap);
+}
+
 void
 log_warn(const char *fmt, ...)
 {
@@ -216,6 +231,52 @@ fatalx(const char *fmt, ...)
 	log_vline(PRIO_CRIT, 0, fmt, ap);
 	va_end(ap);
 	exit(1);
+}
+
+void
+log_libevent(int severity, const char *msg)
+{
+	static int64_t	 window_ms;
+	static int	 in_window;
+	static uint64_t	 dropped;
+	enum log_prio	 prio;
+	char		 more[64] = "";
+	int64_t		 now;
+	int		 saved = errno;
+
+	switch (severity) {
+	case EVENT_LOG_DEBUG:
+		if (log_verbose < 2)
+			return;
+		prio = PRIO_DEBUG;
+		break;
+	case EVENT_LOG_MSG:
+		prio = PRIO_INFO;
+		break;
+	case EVENT_LOG_WARN:
+		prio = PRIO_WARNING;
+		break;
+	default:
+		prio = PRIO_ERR;
+		break;
+	}
+	now = util_mono_ms();
+	if (now - window_ms >= 1000) {
+		window_ms = now;
+		in_window = 0;
+	}
+	if (in_window >= LOG_LIBEVENT_BURST) {
+		dropped++;
+		errno = saved;
+		return;
+	}
+	in_window++;
+	if (dropped > 0)
+		snprintf(more, sizeof more, " (%llu more libevent messages"
+		    " not logged)", (unsigned long long)dropped);
+	dropped = 0;
+	log_line(prio, "libevent: %s%s", msg != NULL ? msg : "", more);
+	errno = saved;
 }
 
 const char *

@@ -24,6 +24,13 @@ void	 log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 fatal(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
 void	 fatalx(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
 
+/* libevent's own messages (event_set_log_callback): its severity
+ * (EVENT_LOG_DEBUG..EVENT_LOG_ERR) mapped to ours, "libevent: " in front,
+ * at most LOG_LIBEVENT_BURST lines a second, the rest counted and the count
+ * said on the next line let through. */
+#define LOG_LIBEVENT_BURST	5
+void	 log_libevent(int severity, const char *msg);
+
 /* Masks a userKey for logs: keeps at most the first 2 and last 2 characters
  * ("443731104" -> "44*****04"; keys of 4 or fewer chars become "****").
  * buf must hold LOG_USERKEY_MAX bytes; returns buf. */

@@ -51,7 +51,14 @@ static struct {
 	uint64_t	 events[EV__COUNT];	/* [EV_NONE]: a type no name matched */
 	uint64_t	 rate_waits;
 	int64_t		 last_answer_ms;	/* 0: none since start */
+	uint64_t	 intake_conflicts;
+	uint64_t	 refused[4];	/* control_refused_reasons */
+	uint64_t	 accept_pauses;
 } m;
+
+static const char *const control_refused_reasons[4] = {
+	"host", "origin", "content_type", "unauthorized"
+};
 
 /* 1 if s can be a label value here: 1..METRICS_LABEL_LEN printable ASCII
  * bytes (Toss statuses are that; anything else is not worth a series). */
@@ -126,6 +133,31 @@ metrics_poll(const char *outcome, const char *toss_status, int64_t latency_ms)
 		m.lat_sum_ms = INT64_MAX;
 	else
 		m.lat_sum_ms += latency_ms;
+}
+
+void
+metrics_intake_conflict(void)
+{
+	m.intake_conflicts++;
+}
+
+void
+metrics_control_refused(const char *reason)
+{
+	size_t	 i;
+
+	for (i = 0; i < 4; i++) {
+		if (strcmp(reason, control_refused_reasons[i]) == 0) {
+			m.refused[i]++;
+			return;
+		}
+	}
+}
+
+void
+metrics_control_accept_pause(void)
+{
+	m.accept_pauses++;
 }
 
 void
@@ -429,6 +461,22 @@ render_unknown(struct render *r)
 		    "status", METRICS_OTHER, m.unknown[SLOT_OTHER]);
 }
 
+static void
+render_control(struct render *r)
+{
+	size_t	 i;
+
+	render_head(r, "reconciled_control_refused_total", "counter",
+	    "Control API requests refused before routing, by reason.");
+	for (i = 0; i < 4; i++)
+		render_labelled(r, "reconciled_control_refused_total",
+		    "reason", control_refused_reasons[i], m.refused[i]);
+	render_head(r, "reconciled_control_accept_pauses_total", "counter",
+	    "Times the control API stopped accepting: out of descriptors.");
+	render_printf(r, "reconciled_control_accept_pauses_total %" PRIu64
+	    "\n", m.accept_pauses);
+}
+
 int
 metrics_render(struct evbuffer *out, const struct metrics_view *v)
 {
@@ -482,6 +530,13 @@ metrics_render(struct evbuffer *out, const struct metrics_view *v)
 	render_head(&r, "reconciled_leader", "gauge",
 	    "1 while this instance leads (polls Toss and delivers events).");
 	render_printf(&r, "reconciled_leader %d\n", v->leader != 0);
+
+	render_head(&r, "reconciled_intake_conflicts_total", "counter",
+	    "Orders refused over the control API: the orderId is known with "
+	    "another userKey.");
+	render_printf(&r, "reconciled_intake_conflicts_total %" PRIu64 "\n",
+	    m.intake_conflicts);
+	render_control(&r);
 
 	if (v->ledger_path != NULL && stat(v->ledger_path, &sb) == 0) {
 		render_head(&r, "reconciled_ledger_bytes", "gauge",

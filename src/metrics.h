@@ -25,6 +25,13 @@ void		 metrics_event(const char *type);
 void		 metrics_rate_wait(void);
 /* Toss answered a poll with an order's status at now_ms (unix ms). */
 void		 metrics_answer_at(int64_t now_ms);
+/* A known orderId was posted again with another userKey (refused). */
+void		 metrics_intake_conflict(void);
+/* The control API refused a request before reading it: reason is one of
+ * "host", "origin", "content_type", "unauthorized". */
+void		 metrics_control_refused(const char *reason);
+/* The control API stopped accepting for a while: out of descriptors. */
+void		 metrics_control_accept_pause(void);
 
 /* What metrics_render reads from the rest of the daemon at scrape time. */
 struct metrics_view {

@@ -474,6 +474,7 @@ wh_send(struct sink_webhook *s, struct wh_event *e)
 	rq.headers = headers;
 	rq.timeout_ms = s->timeout_ms;
 	rq.use_tls_identity = 0;	/* our Toss client cert is not theirs */
+	rq.cut_body = 1;	/* a 2xx is a delivery, whatever follows it */
 
 	/* fetch copies the body and the headers. */
 	rc = fetch_submit(s->fetch, &rq, wh_done, e);

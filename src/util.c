@@ -176,3 +176,46 @@ util_secure_eq(const char *a, size_t alen, const char *b, size_t blen)
 		diff |= (unsigned char)a[i] ^ (unsigned char)(i < blen ? b[i] : 0);
 	return diff == 0;
 }
+
+void
+util_free_secret(char *s)
+{
+	if (s == NULL)
+		return;
+	explicit_bzero(s, strlen(s));
+	free(s);
+}
+
+char *
+util_escape_ctl(const char *s, size_t len, char *out, size_t outsz)
+{
+	char		 esc[5];
+	size_t		 i, o = 0, n;
+	unsigned char	 c;
+
+	if (outsz == 0)
+		return out;
+	for (i = 0; i < len; i++) {
+		c = (unsigned char)s[i];
+		if (c == '\\')
+			n = (size_t)snprintf(esc, sizeof esc, "\\\\");
+		else if (c == '\n')
+			n = (size_t)snprintf(esc, sizeof esc, "\\n");
+		else if (c == '\t')
+			n = (size_t)snprintf(esc, sizeof esc, "\\t");
+		else if (c == '\r')
+			n = (size_t)snprintf(esc, sizeof esc, "\\r");
+		else if (c < 0x20 || c == 0x7f)
+			n = (size_t)snprintf(esc, sizeof esc, "\\x%02x", c);
+		else {
+			esc[0] = (char)c;
+			n = 1;
+		}
+		if (o + n >= outsz)
+			break;
+		memcpy(out + o, esc, n);
+		o += n;
+	}
+	out[o] = '\0';
+	return out;
+}

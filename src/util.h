@@ -35,6 +35,15 @@ char	*util_fmt_time(int64_t ms, char *buf);
 /* 1 if s (len bytes) contains a byte < 0x20 or 0x7f. */
 int	 util_has_control(const char *s, size_t len);
 
+/* Wipes the string s (explicit_bzero, which the compiler keeps) and frees
+ * it; for tokens and secrets. NULL is fine. */
+void	 util_free_secret(char *s);
+
+/* Copies s (len bytes) into out[outsz] with every byte < 0x20, 0x7f and
+ * backslash written as a C-style escape (\n, \x1b, \\), so that text from
+ * upstream cannot drive a terminal. Cut to fit; returns out. */
+char	*util_escape_ctl(const char *s, size_t len, char *out, size_t outsz);
+
 /* Constant-time comparison of two byte strings; 1 when equal. */
 int	 util_secure_eq(const char *a, size_t alen, const char *b, size_t blen);
 

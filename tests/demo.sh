@@ -207,5 +207,6 @@ echo "    toss-sim answered $(wc -l <"$D/sim.log" | tr -d ' ') requests"
 echo
 echo "Next: held orders wait for a human. Map the new status in [status] of"
 echo "the configuration (e.g. PAYMENT_PENDING_REVIEW = grant) and send SIGHUP;"
-echo "held orders are re-evaluated at once. See docs/DESIGN.md for the rest."
+echo "held orders are re-evaluated at once. See reconciled.conf(5) and docs/DESIGN.md"
+echo "for the rest."
 [ $st = 0 ]

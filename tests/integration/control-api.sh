@@ -5,8 +5,9 @@
 # cap, bad numbers, a long poll that wakes within a second of an order
 # settling, one that expires, a client that hangs up), /metrics agreeing
 # with `reconcilectl stats --json`, /healthz going 503 while a 429 pauses
-# the poller. Then a unix socket (mode 0660, removed on exit) with a bearer
-# token.
+# the poller. The TCP listener needs a token (sent by http() below). Then a
+# unix socket (mode 0660, removed on exit) with a bearer token: order data
+# needs it, /healthz and /metrics do not.
 . "$top_srcdir/tests/integration/lib-daemon.sh"
 
 require_cmd curl python3
@@ -25,7 +26,7 @@ print(s.getsockname()[1])'
 # leaves "listen =" empty).
 use_listen()
 {
-	sed -e "s|^listen =.*|listen = $1|" "$CONF" >"$CONF.new"
+	sed -e "s|^listen =.*|listen = $1|" -e '/^token =/d' "$CONF" >"$CONF.new"
 	if [ -n "${2:-}" ]; then
 		printf 'token = %s\n' "$2" >>"$CONF.new"
 	fi
@@ -54,13 +55,16 @@ control_up()
 	done
 }
 
-# http METHOD PATH [CURL_ARG...]: one request to $BASE; sets CODE, BODY and
-# keeps the headers in $T/hdrs.
+# http METHOD PATH [CURL_ARG...]: one request to $BASE (a POST as JSON, with
+# the token $AUTH when set); sets CODE, BODY and keeps the headers in
+# $T/hdrs.
 http()
 {
 	_m=$1
 	_p=$2
 	shift 2
+	set -- ${AUTH:+-H "Authorization: Bearer $AUTH"} "$@"
+	[ "$_m" != POST ] || set -- -H 'Content-Type: application/json' "$@"
 	CODE=$(curl_to -sS -o "$T/body" -D "$T/hdrs" -w '%{http_code}' \
 	    -X "$_m" "$@" "$BASE$_p") || fail "curl $_m $_p failed"
 	BODY=$(cat "$T/body")
@@ -132,7 +136,8 @@ EOF
 start_sim "$T/scenario.json"
 write_daemon_config
 PORT=$(free_port)
-use_listen "127.0.0.1:$PORT"
+AUTH=tcp-t0k3n
+use_listen "127.0.0.1:$PORT" "$AUTH"
 BASE=http://127.0.0.1:$PORT
 SOCK=
 start_daemon
@@ -315,7 +320,8 @@ done
 
 step "a connection kept alive after a long poll serves the next request"
 last=$(last_event_id)
-out=$(curl_to -sS "$BASE/v1/events?after=$last&wait=1" "$BASE/healthz") ||
+out=$(curl_to -sS -H "Authorization: Bearer $AUTH" \
+    "$BASE/v1/events?after=$last&wait=1" "$BASE/healthz") ||
     fail "two requests on one connection"
 assert_eq "{\"events\":[],\"lastId\":$last}
 {\"status\":\"ok\"}" "$out" "a long poll, then /healthz on the same connection"
@@ -323,7 +329,8 @@ assert_eq "{\"events\":[],\"lastId\":$last}
 step "a client hanging up during a long poll"
 last=$(last_event_id)
 st=0
-curl -sS -m 1 -o /dev/null "$BASE/v1/events?after=$last&wait=20" 2>/dev/null || st=$?
+curl -sS -m 1 -o /dev/null -H "Authorization: Bearer $AUTH" \
+    "$BASE/v1/events?after=$last&wait=20" 2>/dev/null || st=$?
 assert_eq 28 "$st" "curl gave up after 1 s (timeout)"
 http GET /healthz
 expect 200 application/json "healthz after the hang-up"
@@ -438,18 +445,28 @@ python3 -c 'import socket, sys
 socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$sock"
 [ -S "$sock" ] || fail "no stale socket was planted"
 TOKEN='t0k3n;x'
+AUTH=
 use_listen "unix:$sock" "$TOKEN"
 start_daemon
 assert_eq 660 "$(stat -c %a "$sock")" "socket mode"
 BASE=http://localhost
 SOCK=$sock
 control_up
-for p in /healthz /metrics /v1/events /v1/orders/c-fail /nope; do
+for p in /v1/events /v1/orders/c-fail /nope; do
 	http GET "$p"
 	expect_error 401 unauthorized "GET $p without a token"
 	assert_eq 'Bearer realm="reconciled"' "$(hdr WWW-Authenticate)" \
 	    "WWW-Authenticate on $p"
 done
+# Probes and scrapers need no token: neither shows order data or paths.
+http GET /healthz
+expect 200 application/json "GET /healthz without a token"
+http GET /metrics
+expect 200 "text/plain; version=0.0.4; charset=utf-8" \
+    "GET /metrics without a token"
+case $BODY in
+*"$T/"* | *c-paid-*) fail "/metrics names a file or an order: $BODY" ;;
+esac
 http POST /v1/orders -H 'Authorization: Bearer wrong' -d '{"orderId":"c-paid-u","userKey":"1"}'
 expect_error 401 unauthorized "a wrong token"
 http POST /v1/orders -H "Authorization: Basic $TOKEN" -d '{"orderId":"c-paid-u","userKey":"1"}'

@@ -181,7 +181,7 @@ assert_eq "known ord-1" "$(out)"
 assert_eq "" "$(err)"
 assert_exit 1 ctl add ord-1 443731105
 assert_eq "" "$(out)"
-assert_eq "reconcilectl: order ord-1 is already known with another userKey" "$(err)"
+assert_eq "reconcilectl: order ord-1 is already known with another userKey (known: 44*****04, given: 44*****05)" "$(err)"
 assert_exit 0 ctl add ord-2 user-2 --sku ait.0000010000.af647449 --ref crm-17
 assert_eq "added ord-2" "$(out)"
 assert_exit 0 ctl add --ref "" ord-3 3
@@ -259,6 +259,20 @@ addedAt:            2025-11-28T01:30:00.125Z
 updatedAt:          2025-11-28T01:31:00.000Z
 grantedAt:          2025-11-28T01:31:00.000Z
 nextPollAt:         -" "$(out)"
+# Toss's reason and status are upstream text: a terminal never gets their
+# control characters (here: clear screen, a forged line, a bell).
+sql "UPDATE orders SET reason = char(27) || '[2J' || char(10) || 'state: granted',
+    toss_status = 'X' || char(7) || '\\' WHERE order_id = 'ord-1'"
+assert_exit 0 ctl show ord-1
+assert_eq 'tossStatus:         X\x07\\
+reason:             \x1b[2J\nstate: granted' "$(out | sed -n '6,7p')" \
+    "show escapes control characters"
+assert_exit 0 ctl list --state pending
+assert_match '^ord-1 +pending +X\\x07\\\\ +443731104$' "$(out)" \
+    "list escapes control characters"
+out | LC_ALL=C grep -q "$(printf '[\001-\010\033]')" &&
+    fail "list wrote a control character"
+sql "UPDATE orders SET reason = '', toss_status = '' WHERE order_id = 'ord-1'"
 assert_exit 0 ctl show ord-3
 assert_match '^ref:                ""$' "$(out)"
 assert_exit 0 ctl show -- -ord-4

@@ -107,8 +107,8 @@ line 19: sku is longer than 256 bytes
 line 20: sku must be a string or null
 line 21: ref is longer than 1024 bytes
 line 22: ref contains control characters
-line 23: orderId pre-1 is already known with another userKey
-line 26: orderId imp-1 is already known with another userKey
+line 23: orderId pre-1 is already known with another userKey (known: u-*re, given: so********se)
+line 26: orderId imp-1 is already known with another userKey (known: ****, given: ****)
 line 27: line is longer than 16384 bytes
 line 29: invalid UTF-8
 line 30: line is longer than 16384 bytes
@@ -154,7 +154,7 @@ printf '\n{"orderId":"in-4","userKey":"d"}\n{"orderId":"in-3","userKey":"x"}\n' 
     "$RECONCILECTL" -c "$CONF" import >"$T/stdout" 2>"$T/stderr" || st=$?
 assert_eq 1 "$st" "exit status of a stdin import with a conflict"
 assert_eq "1 added, 0 known, 1 rejected" "$(out)"
-assert_eq "line 3: orderId in-3 is already known with another userKey" "$(err)"
+assert_eq "line 3: orderId in-3 is already known with another userKey (known: ****, given: ****)" "$(err)"
 assert_eq "d" "$(ctl show in-4 --json | jq -r .userKey)" "valid stdin lines are committed"
 
 step "empty input"

@@ -247,6 +247,22 @@ RECONCILED_URL=$BASE RECONCILED_TOKEN=wrong CURSOR_FILE=$T/bad.cursor \
     timeout 3 sh "$top_srcdir/examples/pull-events.sh" --once >/dev/null 2>"$T/bad.err" || true
 assert_match 'HTTP 401' "$(cat "$T/bad.err")" "a wrong token is reported"
 [ ! -e "$T/bad.cursor" ] || fail "a refused poll wrote a cursor"
+# The token never is on curl's command line (ps shows it to every user).
+mkdir -p "$T/spy"
+cat >"$T/spy/curl" <<EOF
+#!/bin/sh
+printf '%s\n' "\$*" >>"$T/curl.argv"
+exec "$(command -v curl)" "\$@"
+EOF
+chmod +x "$T/spy/curl"
+PATH=$T/spy:$PATH RECONCILED_URL=$BASE RECONCILED_TOKEN=$TOKEN \
+    CURSOR_FILE=$T/spy.cursor sh "$top_srcdir/examples/pull-events.sh" \
+    --once >/dev/null 2>>"$T/sh.err" || fail "pull-events.sh through the spy"
+[ -s "$T/curl.argv" ] || fail "pull-events.sh did not run curl"
+assert_eq "" "$(grep -F -- "$TOKEN" "$T/curl.argv")" \
+    "pull-events.sh keeps the token off curl's command line"
+assert_eq "$(last_event_id)" "$(cat "$T/spy.cursor")" \
+    "pull-events.sh through the spy took every event"
 
 step "pull-events.sh long-polls: a new grant is handed over within a second"
 RECONCILED_URL=$BASE RECONCILED_TOKEN=$TOKEN CURSOR_FILE=$T/sh.cursor \

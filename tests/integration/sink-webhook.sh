@@ -72,7 +72,10 @@ n_delivered()
 post_orders()
 {
 	while IFS= read -r _o; do
-		_c=$(curl -sS -o "$T/post.out" -w '%{http_code}' -d "$_o" "$BASE/v1/orders") ||
+		_c=$(curl -sS -o "$T/post.out" -w '%{http_code}' \
+		    -H "Authorization: Bearer $TOKEN" \
+		    -H 'Content-Type: application/json' -d "$_o" \
+		    "$BASE/v1/orders") ||
 		    fail "POST /v1/orders $_o"
 		[ "$_c" = 201 ] || fail "POST /v1/orders $_o: $_c $(cat "$T/post.out")"
 	done
@@ -193,7 +196,8 @@ CFG_REFUND_WATCH=3s CFG_REFUND_CHECK_MIN=300ms CFG_REFUND_CHECK_MAX=1s \
     "webhook_secret = $SECRET" \
     "webhook_timeout = 1s"
 CPORT=$(free_port)
-sed -e "s|^listen =.*|listen = 127.0.0.1:$CPORT|" "$CONF" >"$CONF.new"
+TOKEN=wh-t0ken
+sed -e "s|^listen =.*|listen = 127.0.0.1:$CPORT\ntoken = $TOKEN|" "$CONF" >"$CONF.new"
 mv "$CONF.new" "$CONF"
 BASE=http://127.0.0.1:$CPORT
 start_daemon
@@ -338,6 +342,17 @@ assert_match '^(reset ){1,6}204$' "$(answers w-b-reset:grant)" \
 assert_log "webhook http://127.0.0.1:$HOOK_PORT: event w-b-(stall|reset):grant: .*retrying with backoff"
 check $((INFLIGHT + 3))
 daemon_alive || fail "reconciled died"
+
+# ---------------------------------------------------------------------------
+step "(f) a 2xx with a body past 64 KiB is a delivery, not a failure"
+set_mode big
+printf '{"orderId":"w-b-big","userKey":"9"}\n' | post_orders
+wait_until 8 "w-b-big is delivered" all_delivered
+sleep 1
+assert_eq "200" "$(answers w-b-big:grant)" "w-b-big: sent once, answered 200"
+assert_no_log "event w-b-big:grant: .*retrying" "no retry for a 2xx"
+set_mode
+check $((INFLIGHT + 3))
 
 # ---------------------------------------------------------------------------
 step "examples/consumer-webhook.js takes real deliveries, dedupes a replay, refuses bad signatures"

@@ -38,6 +38,17 @@ ExecReload=$RECONCILED -n
 ExecReload=/bin/kill -HUP \$MAINPID" "$(grep '^Exec' "$T/units/reconciled.service")" \
     "reconciled.service: what it runs"
 
+step "no core dumps; descriptors for the default budget"
+for u in $SERVICES; do
+	assert_eq "LimitCORE=0" "$(grep '^LimitCORE=' "$T/units/$u")" "$u: LimitCORE"
+done
+for u in reconciled.service reconciled@.service; do
+	assert_eq "LimitNOFILE=1024" "$(grep '^LimitNOFILE=' "$T/units/$u")" \
+	    "$u: LimitNOFILE (64 Toss + 64 control connections + 32 is 160)"
+	assert_match '^RuntimeDirectory=reconciled' "$(grep '^RuntimeDirectory=' "$T/units/$u")" \
+	    "$u: a runtime directory for the control socket"
+done
+
 step "systemd-analyze verify"
 # Documentation=man:... is checked against our own pages when man is there.
 mkdir -p "$T/man/man5" "$T/man/man8"

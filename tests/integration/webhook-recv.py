@@ -17,6 +17,8 @@ GET /mode?set=MODE request sets the mode used when there is no mode file):
            client gives up (or --stall-max seconds)
   reset    read the request, then reset the connection (RST)
   read     read the request, then close without an answer (FIN)
+  big      200 with a 100 KiB body (past the sender's 64 KiB cap) on a
+           valid delivery, 401 on a bad signature
 The file may hold several lines "MODE [WEBHOOK-ID]": the first line whose id
 equals the request's webhook-id, or that names no id, applies.
 
@@ -40,7 +42,7 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 BODY_MAX = 1 << 20
-MODES = ("ok", "stall", "reset", "read")
+MODES = ("ok", "stall", "reset", "read", "big")
 
 
 def decode_secret(secret):
@@ -184,6 +186,8 @@ class Handler(BaseHTTPRequestHandler):
         mode = srv.mode_for(msg_id)
         if mode == "ok":
             answer = "204" if valid else "401"
+        elif mode == "big":
+            answer = "200" if valid else "401"
         else:
             answer = mode
         try:
@@ -212,6 +216,8 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         elif answer == "401":
             self.reply(401, b"bad signature\n")
+        elif mode == "big":
+            self.reply(200, b"x" * (100 * 1024))
         else:
             self.reply(int(answer))
 

@@ -53,8 +53,11 @@ static const char design_example[] =
 "webhook_secret =                    ; whsec_<base64>\n"
 "webhook_timeout = 15s\n"
 "[control]\n"
-"listen = 127.0.0.1:8790             ; or unix:/run/reconciled/control.sock; empty = off\n"
-"token =                             ; when set: Authorization: Bearer <token>\n"
+"listen =                            ; unix:/PATH, or HOST:PORT with a token; empty = off\n"
+"token =                             ; Authorization: Bearer <token>; needed on TCP\n"
+"allowed_hosts =                     ; Host names besides the listen host and localhost\n"
+"allowed_origins =                   ; browser Origins allowed; empty = none\n"
+"max_connections = 64\n"
 "[status]\n"
 "PURCHASED = grant\n"
 "PAYMENT_COMPLETED = grant\n"
@@ -169,6 +172,9 @@ assert_config_equal(const struct config *a, const struct config *b)
 	assert_int_equal(a->webhook_timeout_ms, b->webhook_timeout_ms);
 	assert_str_or_null(a->listen, b->listen);
 	assert_str_or_null(a->token, b->token);
+	assert_str_or_null(a->allowed_hosts, b->allowed_hosts);
+	assert_str_or_null(a->allowed_origins, b->allowed_origins);
+	assert_int_equal(a->max_connections, b->max_connections);
 	assert_int_equal(a->nrules, b->nrules);
 	for (i = 0; i < a->nrules; i++) {
 		assert_string_equal(a->rules[i].status, b->rules[i].status);
@@ -182,6 +188,7 @@ setup(void **state)
 {
 	unsetenv("CREDENTIALS_DIRECTORY");
 	unsetenv("RECONCILED_CONFIG");
+	unsetenv("RUNTIME_DIRECTORY");
 	return 0;
 }
 
@@ -214,8 +221,11 @@ test_defaults(void **state)
 	assert_null(cfg->webhook_url);
 	assert_null(cfg->webhook_secret);
 	assert_int_equal(cfg->webhook_timeout_ms, 15000);
-	assert_string_equal(cfg->listen, "127.0.0.1:8790");
+	assert_null(cfg->listen);	/* no $RUNTIME_DIRECTORY here */
 	assert_null(cfg->token);
+	assert_null(cfg->allowed_hosts);
+	assert_null(cfg->allowed_origins);
+	assert_int_equal(cfg->max_connections, 64);
 
 	assert_int_equal(cfg->nrules, 8);
 	assert_int_equal(config_action(cfg, "PURCHASED"), ACT_GRANT);
@@ -363,7 +373,7 @@ test_listen_forms(void **state)
 	size_t		 i;
 
 	for (i = 0; i < sizeof ok / sizeof ok[0]; i++) {
-		text = xasprintf("[control]\nlisten = %s\n", ok[i]);
+		text = xasprintf("[control]\nlisten = %s\ntoken = t0k\n", ok[i]);
 		cfg = load_ok(text);
 		assert_string_equal(cfg->listen, ok[i]);
 		config_free(cfg);
@@ -938,6 +948,108 @@ test_secret_rotation(void **state)
 	config_free(cfg);
 }
 
+/* The control API is closed by default: a unix socket in systemd's
+ * runtime directory, else none; a TCP address needs a token. */
+static void
+test_control_closed_by_default(void **state)
+{
+	struct config	*cfg;
+
+	cfg = config_default();
+	assert_null(cfg->listen);
+	config_free(cfg);
+	setenv("RUNTIME_DIRECTORY", "/run/reconciled/", 1);
+	cfg = load_ok("");
+	assert_string_equal(cfg->listen, "unix:/run/reconciled/control.sock");
+	config_free(cfg);
+	setenv("RUNTIME_DIRECTORY", "/run/a:/run/b", 1);
+	cfg = config_default();
+	assert_string_equal(cfg->listen, "unix:/run/a/control.sock");
+	config_free(cfg);
+	/* The file still decides: empty turns it off. */
+	cfg = load_ok("[control]\nlisten =\n");
+	assert_null(cfg->listen);
+	config_free(cfg);
+	setenv("RUNTIME_DIRECTORY", "relative", 1);
+	cfg = config_default();
+	assert_null(cfg->listen);
+	config_free(cfg);
+	unsetenv("RUNTIME_DIRECTORY");
+
+	expect_err("[control]\nlisten = 127.0.0.1:8790\n",
+	    ":2: listen: a TCP address needs a token (every local user could "
+	    "read the event feed and post orders): set [control] token, or "
+	    "listen on unix:/PATH");
+	expect_err("[control]\nlisten = [::1]:8790\ntoken =\n",
+	    ":2: listen: a TCP address needs a token (every local user could "
+	    "read the event feed and post orders): set [control] token, or "
+	    "listen on unix:/PATH");
+	cfg = load_ok("[control]\nlisten = unix:/tmp/x.sock\n");
+	assert_null(cfg->token);
+	config_free(cfg);
+}
+
+static void
+test_control_lists(void **state)
+{
+	struct config	*cfg;
+
+	cfg = load_ok("[control]\nlisten = 127.0.0.1:1\ntoken = t\n"
+	    "allowed_hosts = api.internal, Ops.Example\n"
+	    "allowed_origins = https://ops.example\n"
+	    "max_connections = 16\n");
+	assert_string_equal(cfg->allowed_hosts, "api.internal, Ops.Example");
+	assert_int_equal(cfg->max_connections, 16);
+	assert_true(config_list_has(cfg->allowed_hosts, "api.internal", 12));
+	assert_true(config_list_has(cfg->allowed_hosts, "ops.example", 11));
+	assert_false(config_list_has(cfg->allowed_hosts, "api.intern", 10));
+	assert_false(config_list_has(cfg->allowed_hosts, "example", 7));
+	assert_true(config_list_has(cfg->allowed_origins,
+	    "https://ops.example", 19));
+	assert_false(config_list_has(cfg->allowed_origins,
+	    "http://ops.example", 18));
+	assert_false(config_list_has(NULL, "x", 1));
+	config_free(cfg);
+	expect_err("[control]\nmax_connections = 0\n",
+	    ":2: max_connections: 0 is out of range (1..65536)");
+}
+
+/* http:// is for a simulator on loopback only. */
+static void
+test_plain_http(void **state)
+{
+	static const char *ok[] = {
+		"http://127.0.0.1:8443", "http://127.9.9.9", "http://localhost:1/x",
+		"http://[::1]:8443", "https://toss.example",
+	};
+	static const char *bad[] = {
+		"http://toss.example", "http://127.0.0.1.nip.io:80",
+		"http://10.0.0.1", "http://[::2]:1", "http://user@127.0.0.1",
+		"http://1270.0.0.1",
+	};
+	struct config	*cfg;
+	char		*text, *want;
+	size_t		 i;
+
+	for (i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+		text = xasprintf("[api]\nbase_url = %s\n", ok[i]);
+		cfg = load_ok(text);
+		assert_int_equal(config_plain_http(cfg),
+		    strncmp(ok[i], "http:", 5) == 0);
+		config_free(cfg);
+		free(text);
+	}
+	want = xstrdup(":2: base_url: http:// is only for a loopback "
+	    "simulator; Toss answers are not authenticated without TLS "
+	    "(use https://)");
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		text = xasprintf("[api]\nbase_url = %s\n", bad[i]);
+		expect_err(text, want);
+		free(text);
+	}
+	free(want);
+}
+
 static void
 test_err_listen(void **state)
 {
@@ -1032,6 +1144,9 @@ main(void)
 		cmocka_unit_test_setup(test_err_secret, setup),
 		cmocka_unit_test_setup(test_secret_rotation, setup),
 		cmocka_unit_test_setup(test_err_listen, setup),
+		cmocka_unit_test_setup(test_control_closed_by_default, setup),
+		cmocka_unit_test_setup(test_control_lists, setup),
+		cmocka_unit_test_setup(test_plain_http, setup),
 		cmocka_unit_test_setup(test_err_cross_field, setup),
 	};
 

@@ -256,7 +256,22 @@ static const char fresh[] =
 "# HELP reconciled_leader 1 while this instance leads (polls Toss and "
 "delivers events).\n"
 "# TYPE reconciled_leader gauge\n"
-"reconciled_leader 0\n";
+"reconciled_leader 0\n"
+"# HELP reconciled_intake_conflicts_total Orders refused over the control "
+"API: the orderId is known with another userKey.\n"
+"# TYPE reconciled_intake_conflicts_total counter\n"
+"reconciled_intake_conflicts_total 0\n"
+"# HELP reconciled_control_refused_total Control API requests refused "
+"before routing, by reason.\n"
+"# TYPE reconciled_control_refused_total counter\n"
+"reconciled_control_refused_total{reason=\"host\"} 0\n"
+"reconciled_control_refused_total{reason=\"origin\"} 0\n"
+"reconciled_control_refused_total{reason=\"content_type\"} 0\n"
+"reconciled_control_refused_total{reason=\"unauthorized\"} 0\n"
+"# HELP reconciled_control_accept_pauses_total Times the control API "
+"stopped accepting: out of descriptors.\n"
+"# TYPE reconciled_control_accept_pauses_total counter\n"
+"reconciled_control_accept_pauses_total 0\n";
 
 static void
 test_fresh(void **state)

@@ -424,6 +424,58 @@ test_fatal_exits(void **state)
 	unsetenv("JOURNAL_STREAM");
 }
 
+/* libevent's messages: journald priorities, masked control characters,
+ * at most LOG_LIBEVENT_BURST a second with the rest counted. */
+static void
+test_log_libevent(void **state)
+{
+	char	*out;
+	int	 i;
+
+	setenv("JOURNAL_STREAM", "8:12345", 1);
+	log_init("reconciled", 0);
+	capture_begin();
+	log_libevent(0, "debug, not shown at verbose 0");
+	log_libevent(2, "Error from accept() call: \x1b[31m");
+	for (i = 0; i < 100; i++)
+		log_libevent(3, "flood");
+	out = capture_end();
+	assert_string_equal(out,
+	    "<4>reconciled: libevent: Error from accept() call: ?[31m\n"
+	    "<3>reconciled: libevent: flood\n"
+	    "<3>reconciled: libevent: flood\n"
+	    "<3>reconciled: libevent: flood\n"
+	    "<3>reconciled: libevent: flood\n");
+	free(out);
+	unsetenv("JOURNAL_STREAM");
+	log_init("reconciled", 0);
+}
+
+/* Upstream text reaches a terminal escaped: no byte below 0x20, no DEL,
+ * and a backslash doubled so that an escape cannot be forged. */
+static void
+test_escape_ctl(void **state)
+{
+	char	 out[64], small[6];
+
+	assert_string_equal(util_escape_ctl("\x1b[2J\nok\t\\\x7f\r", 11, out,
+	    sizeof(out)), "\\x1b[2J\\nok\\t\\\\\\x7f\\r");
+	assert_string_equal(util_escape_ctl("결제", 6, out, sizeof(out)),
+	    "결제");
+	/* Cut whole: never half an escape. */
+	assert_string_equal(util_escape_ctl("ab\x01" "cd", 5, small,
+	    sizeof(small)), "ab");
+	assert_string_equal(util_escape_ctl("abcdefghij", 10, small,
+	    sizeof(small)), "abcde");
+}
+
+static void
+test_free_secret(void **state)
+{
+	util_free_secret(NULL);
+	util_free_secret(xstrdup("whsec_secret"));
+}
+
 int
 main(void)
 {
@@ -442,6 +494,9 @@ main(void)
 		cmocka_unit_test(test_log_plain_format),
 		cmocka_unit_test(test_log_long_line),
 		cmocka_unit_test(test_fatal_exits),
+		cmocka_unit_test(test_log_libevent),
+		cmocka_unit_test(test_escape_ctl),
+		cmocka_unit_test(test_free_secret),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
