@@ -141,7 +141,7 @@ metrics_event(const char *type)
 	int	 i;
 
 	for (i = EV_NONE + 1; i < EV__COUNT; i++) {
-		if (type != NULL && strcmp(ledger_event_name(i), type) == 0) {
+		if (type != NULL && strcmp(order_event_name(i), type) == 0) {
 			m.events[i]++;
 			return;
 		}
@@ -289,7 +289,7 @@ render_ledger(struct render *r, const struct ledger_stats *st,
 	    "Orders in the ledger, by state.");
 	for (i = 0; i < ST__COUNT; i++)
 		render_labelled(r, "reconciled_orders", "state",
-		    ledger_state_name(i), (uint64_t)st->orders[i]);
+		    order_state_name(i), (uint64_t)st->orders[i]);
 
 	render_head(r, "reconciled_ledger_events", "gauge",
 	    "Events in the ledger's outbox (all time).");
@@ -323,7 +323,7 @@ render_events(struct render *r, const int64_t *counts)
 		    "Events in the ledger's outbox, by type (all time).");
 		for (i = EV_NONE + 1; i < EV__COUNT; i++)
 			render_labelled(r, "reconciled_events_total", "type",
-			    ledger_event_name(i),
+			    order_event_name(i),
 			    (uint64_t)(counts[i] > 0 ? counts[i] : 0));
 		return;
 	}
@@ -332,7 +332,7 @@ render_events(struct render *r, const int64_t *counts)
 	    "counts all time).");
 	for (i = EV_NONE + 1; i < EV__COUNT; i++)
 		render_labelled(r, "reconciled_events_total", "type",
-		    ledger_event_name(i), m.events[i]);
+		    order_event_name(i), m.events[i]);
 	if (m.events[EV_NONE] > 0)
 		render_labelled(r, "reconciled_events_total", "type",
 		    METRICS_OTHER, m.events[EV_NONE]);

@@ -406,8 +406,8 @@ static void
 poller_log_answer(struct poller *p, const struct job *j, int notes)
 {
 	const struct order	*o = &j->order;
-	const char		*from = ledger_state_name(o->state);
-	const char		*to = ledger_state_name(j->upd.new_state);
+	const char		*from = order_state_name(o->state);
+	const char		*to = order_state_name(j->upd.new_state);
 	/* Warn when the answer is news; the same answer on a later poll
 	 * (a held order is re-polled slowly) is only an info line. */
 	int			 news = strcmp(o->toss_status,
