@@ -21,6 +21,7 @@
 #include "config.h"
 #include "control.h"
 #include "fetch.h"
+#include "gate.h"
 #include "ledger.h"
 #include "log.h"
 #include "metrics.h"
@@ -219,7 +220,7 @@ daemon_status(char *buf, size_t size, void *arg)
 		snprintf(what, sizeof(what), "stopping");
 	else if (st.pause != PAUSE_NONE)
 		snprintf(what, sizeof(what), "paused (%s)",
-		    poller_pause_name(st.pause));
+		    gate_reason_name(st.pause));
 	else
 		snprintf(what, sizeof(what), "polling");
 	if (ledger_stats(d->ledger, util_now_ms(), &ls) == -1) {
@@ -520,7 +521,7 @@ daemon_once_done(void *arg)
 		d->exit_code = EXIT_RUNTIME;
 	} else if (st.pause != PAUSE_NONE) {
 		log_warnx("--once: stopped early by a %s pause; the orders left"
-		    " are still due", poller_pause_name(st.pause));
+		    " are still due", gate_reason_name(st.pause));
 		d->exit_code = EXIT_RUNTIME;
 	}
 	if (d->webhook != NULL) {
@@ -626,7 +627,7 @@ daemon_health(void *arg, char *why, size_t whysz)
 	poller_get_stats(d->poller, &st);
 	if (st.pause != PAUSE_NONE) {
 		snprintf(why, whysz, "polling paused: %s",
-		    poller_pause_name(st.pause));
+		    gate_reason_name(st.pause));
 		return 0;
 	}
 	if (d->webhook != NULL) {
@@ -663,7 +664,7 @@ daemon_metrics(void *arg, struct evbuffer *out)
 	v.now_ms = util_now_ms();
 	v.inflight = st.inflight;
 	v.pause_reason = st.pause != PAUSE_NONE ?
-	    poller_pause_name(st.pause) : NULL;
+	    gate_reason_name(st.pause) : NULL;
 	v.pause_until_ms = st.pause_until_ms;
 	v.cert_not_after = d->cert_not_after;
 	if (d->jsonl != NULL) {

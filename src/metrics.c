@@ -12,9 +12,9 @@
 
 #include <event2/buffer.h>
 
+#include "gate.h"
 #include "ledger.h"
 #include "metrics.h"
-#include "poller.h"
 
 #define METRICS_LABELS_MAX	64	/* distinct status label values kept */
 #define METRICS_OUTCOMES_MAX	32	/* distinct outcomes, "other" included */
@@ -347,7 +347,7 @@ render_paused(struct render *r, const char *reason)
 	render_head(r, "reconciled_paused", "gauge",
 	    "1 while polling is paused for this reason.");
 	for (p = PAUSE_RATE_LIMITED; p <= PAUSE_AUTH; p++) {
-		name = poller_pause_name(p);
+		name = gate_reason_name((enum gate_reason)p);
 		if (reason != NULL && strcmp(reason, name) == 0)
 			known = 1;
 		render_labelled(r, "reconciled_paused", "reason", name,
