@@ -151,7 +151,7 @@ daemon_cert_validity(const char *cert, int64_t not_after, int64_t now)
 
 	util_fmt_time(not_after * 1000, when);
 	if (not_after - now < CERT_WARN_SECONDS)
-		log_notice("client certificate %s expires on %s (in %lld"
+		log_warning("client certificate %s expires on %s (in %lld"
 		    " day%s): issue a new one in the Toss console", cert,
 		    when, (long long)days, days == 1 ? "" : "s");
 	else
@@ -351,7 +351,7 @@ daemon_stop_timeout(evutil_socket_t fd, short kind, void *arg)
 	struct poller_stats	 st;
 
 	poller_get_stats(d->poller, &st);
-	log_notice("shutdown: %zu request%s still in flight after %llds:"
+	log_warning("shutdown: %zu request%s still in flight after %llds:"
 	    " abandoning them (their leases expire and they are polled again)",
 	    st.inflight, st.inflight == 1 ? "" : "s",
 	    (long long)((d->cfg->timeout_ms + STOP_MARGIN_MS) / 1000));
@@ -399,7 +399,7 @@ daemon_on_stop(evutil_socket_t sig, short kind, void *arg)
 
 	if (d->stopping) {
 		poller_get_stats(d->poller, &st);
-		log_notice("received %s again: stopping now, abandoning %zu"
+		log_warning("received %s again: stopping now, abandoning %zu"
 		    " request%s in flight", daemon_signame((int)sig),
 		    st.inflight, st.inflight == 1 ? "" : "s");
 		event_base_loopexit(d->base, NULL);
@@ -472,8 +472,8 @@ daemon_on_reload(evutil_socket_t sig, short kind, void *arg)
 		return;
 	}
 	if (strcmp(cfg->ledger_path, d->cfg->ledger_path) != 0)
-		log_notice("[ledger] path changed to %s: the daemon keeps using"
-		    " %s until it is restarted", cfg->ledger_path,
+		log_warning("[ledger] path changed to %s: the daemon keeps"
+		    " using %s until it is restarted", cfg->ledger_path,
 		    d->cfg->ledger_path);
 	moved = !daemon_same(cfg->cert, d->cfg->cert) ||
 	    !daemon_same(cfg->key, d->cfg->key);
@@ -767,7 +767,7 @@ daemon_once_webhook(evutil_socket_t fd, short kind, void *arg)
 	    ws.failures > d->once_failures ||
 	    util_mono_ms() >= d->once_deadline) {
 		if (ws.delivered_id < ls.last_event_id)
-			log_notice("--once: webhook delivered up to event %lld"
+			log_warning("--once: webhook delivered up to event %lld"
 			    " of %lld; the rest go out on the next run",
 			    (long long)ws.delivered_id,
 			    (long long)ls.last_event_id);

@@ -888,8 +888,8 @@ void
 control_set_config(struct control *c, const struct config *cfg)
 {
 	if (cfg->listen == NULL || strcmp(cfg->listen, c->listen) != 0)
-		log_notice("control: [control] listen changed to %s: the daemon"
-		    " keeps listening on %s until it is restarted",
+		log_warning("control: [control] listen changed to %s: the"
+		    " daemon keeps listening on %s until it is restarted",
 		    cfg->listen != NULL ? cfg->listen : "(off)", c->listen);
 	control_take_token(c, cfg);
 }

@@ -78,13 +78,13 @@ gate_judge(const struct gate_attempt *a, struct gate_outcome *out,
 		else if (a->handshake_done) {
 			*accepted = 1;
 			if (e == FETCH_ETLS && a->io_failed)
-				e = FETCH_ERESET;	/* not the handshake's */
+				e = FETCH_ERESET;	/* not the handshake */
 		} else if (a->connects == 0)
 			;			/* never connected */
 		else if (e == FETCH_ETLS && gate_is_version_refusal(msg))
 			*refused12 = 1;
 		else if (e == FETCH_ERESET || e == FETCH_EOTHER)
-			e = FETCH_ETLS;		/* broken off mid-handshake */
+			e = FETCH_ETLS;	/* broken off in the handshake */
 	} else if (e == FETCH_ERESET && a->io_failed && a->cert_sent &&
 	    a->connects > 0 && a->header_bytes == 0) {
 		/* Which of the send and receive errors curl reports here

@@ -262,7 +262,7 @@ poller_log_answer(struct poller *p, const struct job *j, int notes)
 	int			 news = strcmp(o->toss_status,
 				    j->answer.status) != 0;
 	void			 (*say)(const char *, ...) =
-				    news ? log_notice : log_info;
+				    news ? log_warning : log_info;
 
 	if (notes & POLICY_NOTE_UNKNOWN) {
 		p->stats.unknown_statuses++;
@@ -296,12 +296,12 @@ poller_say_pause(struct poller *p, const struct gate_outcome *g)
 		break;
 	case GATE_LOG_BEGUN:
 		if (g->timed)
-			log_notice("poller: paused: %s", g->msg);
+			log_warning("poller: paused: %s", g->msg);
 		else
-			log_notice("poller: paused for %s: %s", d, g->msg);
+			log_warning("poller: paused for %s: %s", d, g->msg);
 		break;
 	case GATE_LOG_EXTENDED:
-		log_notice("poller: paused for %s: %s", d, g->msg);
+		log_warning("poller: paused for %s: %s", d, g->msg);
 		break;
 	case GATE_LOG_AGAIN:
 		log_debug("poller: probe failed, paused again for %s: %s", d,
@@ -311,7 +311,7 @@ poller_say_pause(struct poller *p, const struct gate_outcome *g)
 		log_debug("poller: %s; still paused for %s", g->msg, d);
 		break;
 	case GATE_LOG_ENDED:
-		log_notice("poller: resumed after the %s pause (probe"
+		log_warning("poller: resumed after the %s pause (probe"
 		    " answered)", why);
 		break;
 	}
@@ -360,8 +360,8 @@ poller_done(const struct fetch_result *res, void *arg)
 	gate_finish(&p->gate, &a, j, p->draining || p->once_stop,
 	    util_mono_ms(), j->now, &g);
 	if (g.tls12_lost)
-		log_notice("poller: Toss does not speak TLS 1.2 (%s): a refused"
-		    " client certificate can now only be inferred from"
+		log_warning("poller: Toss does not speak TLS 1.2 (%s): a"
+		    " refused client certificate can now only be inferred from"
 		    " connections closed before any answer", g.why);
 	else if (g.cert_accepted)
 		log_debug("order %s: the client certificate is accepted (TLS"
@@ -798,7 +798,7 @@ poller_fill(struct poller *p)
 				kind = GATE_ASK;
 		}
 		if (go == GATE_GO_PROBE && n == 0)
-			log_notice("poller: resumed after the %s pause (no"
+			log_warning("poller: resumed after the %s pause (no"
 			    " order due to probe with)",
 			    gate_reason_name(gate_no_probe(&p->gate)));
 	}

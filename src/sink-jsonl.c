@@ -223,10 +223,10 @@ jsonl_open(struct sink_jsonl *s, char **err)
 				close(fd);
 				return -1;
 			}
-			log_notice("events jsonl %s: opened write-only, so a "
+			log_warning("events jsonl %s: opened write-only, so a "
 			    "torn last line cannot be looked for", s->path);
 		} else if (cut > 0)
-			log_notice("events jsonl %s: dropped %lld bytes of a "
+			log_warning("events jsonl %s: dropped %lld bytes of a "
 			    "torn last line (a crash cut it short; its event "
 			    "is written again whole)", s->path,
 			    (long long)cut);
