@@ -135,14 +135,14 @@ static const struct gate_attempt facts[] = {
 enum from {
 	OPEN, OPEN_NO12, CHECKING, CHECK_SENT, PAUSED_TLS, PAUSED_SUSPECT,
 	PAUSED_429, PAUSED_CHECK_SENT, PROBING_TLS, PROBING_TLS_NO12,
-	PROBING_429, PROBING_AUTH
+	PROBING_SUSPECT_NO12, PROBING_429, PROBING_AUTH
 };
 
 static const char *const from_names[] = {
 	"open", "open (no TLS 1.2)", "checking", "checking (sent)",
 	"paused tls", "paused tls (suspect)", "paused 429",
 	"paused tls (check sent)", "probing tls", "probing tls (no TLS 1.2)",
-	"probing 429", "probing auth"
+	"probing tls after 1 s (no TLS 1.2)", "probing 429", "probing auth"
 };
 
 static int	 job;		/* the order asked again, as the caller's */
@@ -186,16 +186,18 @@ mkgate(struct gate *g, enum from f)
 		break;
 	case PROBING_TLS:
 	case PROBING_TLS_NO12:
+	case PROBING_SUSPECT_NO12:
 	case PROBING_429:
 	case PROBING_AUTH:
 		g->state = GATE_PROBING;
 		g->reason = f == PROBING_429 ? PAUSE_RATE_LIMITED :
 		    f == PROBING_AUTH ? PAUSE_AUTH : PAUSE_TLS;
-		g->pause_ms = 30 * S;
+		g->pause_ms = f == PROBING_SUSPECT_NO12 ? 1 * S : 30 * S;
 		g->end_mono = MONO - S;
 		g->until = NOW - S;
 		g->probe_out = 1;
-		g->tls12_lost = f == PROBING_TLS_NO12;
+		g->tls12_lost = f == PROBING_TLS_NO12 ||
+		    f == PROBING_SUSPECT_NO12;
 		break;
 	}
 }
@@ -415,6 +417,12 @@ static const struct row rows[] = {
 	    30 * S, AGAIN, FETCH_ETLS, X_STOP | X_LOST },
 	{ PROBING_TLS_NO12, F_PROBE_RESET, 0, RESCHED, GATE_PAUSED, TLS,
 	    30 * S, 30 * S, AGAIN, FETCH_ETLS, X_STOP },
+	/* A TLS 1.3-only server: the 1 s pause on a suspicion, then the
+	 * probe's own suspect pauses for the full time, and says so. */
+	{ PROBING_SUSPECT_NO12, F_PROBE_RESET, 0, RESCHED, GATE_PAUSED, TLS,
+	    30 * S, 30 * S, BEGUN, FETCH_ETLS, X_STOP },
+	{ PROBING_SUSPECT_NO12, F_PROBE_ANSWER, 0, APPLY, GATE_OPEN, NONE, 0,
+	    0, ENDED, FETCH_OK, 0 },
 	{ PROBING_429, F_PROBE_429, 0, RESCHED, GATE_PAUSED, RATE, 30 * S,
 	    30 * S, AGAIN, FETCH_OK, 0 },
 	{ PROBING_AUTH, F_PROBE_401, 0, RESCHED, GATE_PAUSED, AUTH, 30 * S,
