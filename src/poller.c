@@ -93,7 +93,8 @@ struct poller {
 	void			*events_arg;
 
 	int			 once;
-	int			 once_stop;	/* TLS/auth ends a once run */
+	int			 once_stop;	/* a pause gate.c says cannot be
+						 * waited out, or a failed claim */
 	int			 once_finished;
 	int64_t			 once_at;
 	void			 (*once_done)(void *);
