@@ -652,7 +652,7 @@ ctl_print_order(const struct order *o)
 		printf("ref:                \"\"\n");
 	else
 		printf("ref:                %s\n", ctl_esc(o->ref));
-	printf("state:              %s\n", ledger_state_name(o->state));
+	printf("state:              %s\n", order_state_name(o->state));
 	printf("tossStatus:         %s\n", ctl_text(o->toss_status));
 	printf("reason:             %s\n", ctl_text(o->reason));
 	printf("statusDeterminedAt: %s\n", ctl_text(o->determined_at));
@@ -709,7 +709,7 @@ static int
 ctl_list_line(const struct order *o, void *arg)
 {
 	printf("%-36s  %-9s  %-17s  %s\n", ctl_esc(o->order_id),
-	    ledger_state_name(o->state),
+	    order_state_name(o->state),
 	    ctl_text(o->toss_status), ctl_esc(o->user_key));
 	return 0;
 }
@@ -721,12 +721,12 @@ ctl_state_arg(const char *cmd, const char *s, enum order_state *st)
 	char	 names[128] = "";
 	int	 i;
 
-	if (ledger_state_parse(s, st) == 0)
+	if (order_state_parse(s, st) == 0)
 		return 0;
 	for (i = 0; i < ST__COUNT; i++) {
 		if (i > 0)
 			strncat(names, ", ", sizeof(names) - strlen(names) - 1);
-		strncat(names, ledger_state_name(i),
+		strncat(names, order_state_name(i),
 		    sizeof(names) - strlen(names) - 1);
 	}
 	return ctl_usage_err(cmd, "unknown state \"%s\" (use one of: %s)", s,
@@ -859,7 +859,7 @@ cmd_stats(struct ctl *ctl, struct cmdline *cl)
 
 	if (!cl->json) {
 		for (i = 0; i < ST__COUNT; i++)
-			printf("%-15s%" PRId64 "\n", ledger_state_name(i),
+			printf("%-15s%" PRId64 "\n", order_state_name(i),
 			    st.orders[i]);
 		printf("%-15s%" PRId64 "\n", "events", st.events);
 		printf("%-15s%" PRId64 "\n", "last event", st.last_event_id);
@@ -879,7 +879,7 @@ cmd_stats(struct ctl *ctl, struct cmdline *cl)
 	obj = json_object_new_object();
 	orders = json_object_new_object();
 	for (i = 0; i < ST__COUNT; i++)
-		json_object_object_add(orders, ledger_state_name(i),
+		json_object_object_add(orders, order_state_name(i),
 		    json_object_new_int64(st.orders[i]));
 	json_object_object_add(obj, "orders", orders);
 	json_object_object_add(obj, "events", json_object_new_int64(st.events));

@@ -25,6 +25,7 @@
 #include "config.h"
 #include "control.h"
 #include "fetch.h"
+#include "gate.h"
 #include "ledger.h"
 #include "log.h"
 #include "metrics.h"
@@ -158,7 +159,7 @@ daemon_cert_validity(const char *cert, int64_t not_after, int64_t now)
 
 	util_fmt_time(not_after * 1000, when);
 	if (not_after - now < CERT_WARN_SECONDS)
-		log_notice("client certificate %s expires on %s (in %lld"
+		log_warning("client certificate %s expires on %s (in %lld"
 		    " day%s): issue a new one in the Toss console", cert,
 		    when, (long long)days, days == 1 ? "" : "s");
 	else
@@ -227,7 +228,7 @@ daemon_status(char *buf, size_t size, void *arg)
 		snprintf(what, sizeof(what), "stopping");
 	else if (st.pause != PAUSE_NONE)
 		snprintf(what, sizeof(what), "paused (%s)",
-		    poller_pause_name(st.pause));
+		    gate_reason_name(st.pause));
 	else
 		snprintf(what, sizeof(what), "polling");
 	if (ledger_stats(d->ledger, util_now_ms(), &ls) == -1) {
@@ -276,7 +277,7 @@ daemon_warn_mode(const char *path, const char *what)
 
 	if (path == NULL || stat(path, &sb) == -1 || !(sb.st_mode & S_IROTH))
 		return;
-	log_notice("%s %s is readable by every user (mode %04o): chmod o-r"
+	log_warning("%s %s is readable by every user (mode %04o): chmod o-r"
 	    " it", what, path, (unsigned)(sb.st_mode & 07777));
 }
 
@@ -301,7 +302,7 @@ daemon_check_fds(const struct config *cfg)
 		(void)getrlimit(RLIMIT_NOFILE, &rl);
 	}
 	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
-		log_notice("descriptor limit %llu is below the %llu this"
+		log_warning("descriptor limit %llu is below the %llu this"
 		    " configuration may use ([api] max_inflight %d, [control]"
 		    " max_connections %d, %d more): lower them or raise"
 		    " LimitNOFILE=", (unsigned long long)rl.rlim_cur,
@@ -316,7 +317,7 @@ static void
 daemon_warn_config(const struct config *cfg)
 {
 	if (config_plain_http(cfg))
-		log_notice("base_url %s is plain http: answers are not"
+		log_warning("base_url %s is plain http: answers are not"
 		    " authenticated and the client certificate is not used"
 		    " (a local simulator only)", cfg->base_url);
 	if (cfg->token != NULL || cfg->webhook_secret != NULL)
@@ -418,7 +419,7 @@ daemon_stop_timeout(evutil_socket_t fd, short kind, void *arg)
 	struct poller_stats	 st;
 
 	poller_get_stats(d->poller, &st);
-	log_notice("shutdown: %zu request%s still in flight after %llds:"
+	log_warning("shutdown: %zu request%s still in flight after %llds:"
 	    " abandoning them (their leases expire and they are polled again)",
 	    st.inflight, st.inflight == 1 ? "" : "s",
 	    (long long)((d->cfg->timeout_ms + STOP_MARGIN_MS) / 1000));
@@ -466,7 +467,7 @@ daemon_on_stop(evutil_socket_t sig, short kind, void *arg)
 
 	if (d->stopping) {
 		poller_get_stats(d->poller, &st);
-		log_notice("received %s again: stopping now, abandoning %zu"
+		log_warning("received %s again: stopping now, abandoning %zu"
 		    " request%s in flight", daemon_signame((int)sig),
 		    st.inflight, st.inflight == 1 ? "" : "s");
 		event_base_loopexit(d->base, NULL);
@@ -540,8 +541,8 @@ daemon_on_reload(evutil_socket_t sig, short kind, void *arg)
 	}
 	daemon_warn_config(cfg);
 	if (strcmp(cfg->ledger_path, d->cfg->ledger_path) != 0)
-		log_notice("[ledger] path changed to %s: the daemon keeps using"
-		    " %s until it is restarted", cfg->ledger_path,
+		log_warning("[ledger] path changed to %s: the daemon keeps"
+		    " using %s until it is restarted", cfg->ledger_path,
 		    d->cfg->ledger_path);
 	moved = !daemon_same(cfg->cert, d->cfg->cert) ||
 	    !daemon_same(cfg->key, d->cfg->key);
@@ -589,7 +590,7 @@ daemon_once_done(void *arg)
 		d->exit_code = EXIT_RUNTIME;
 	} else if (st.pause != PAUSE_NONE) {
 		log_warnx("--once: stopped early by a %s pause; the orders left"
-		    " are still due", poller_pause_name(st.pause));
+		    " are still due", gate_reason_name(st.pause));
 		d->exit_code = EXIT_RUNTIME;
 	}
 	if (d->webhook != NULL) {
@@ -695,7 +696,7 @@ daemon_health(void *arg, char *why, size_t whysz)
 	poller_get_stats(d->poller, &st);
 	if (st.pause != PAUSE_NONE) {
 		snprintf(why, whysz, "polling paused: %s",
-		    poller_pause_name(st.pause));
+		    gate_reason_name(st.pause));
 		return 0;
 	}
 	if (d->webhook != NULL) {
@@ -734,7 +735,7 @@ daemon_metrics(void *arg, struct evbuffer *out)
 	v.now_ms = util_now_ms();
 	v.inflight = st.inflight;
 	v.pause_reason = st.pause != PAUSE_NONE ?
-	    poller_pause_name(st.pause) : NULL;
+	    gate_reason_name(st.pause) : NULL;
 	v.pause_until_ms = st.pause_until_ms;
 	v.cert_not_after = d->cert_not_after;
 	v.rate_per_sec = d->cfg->rate_per_sec;
@@ -840,7 +841,7 @@ daemon_once_webhook(evutil_socket_t fd, short kind, void *arg)
 	    ws.failures > d->once_failures ||
 	    util_mono_ms() >= d->once_deadline) {
 		if (ws.delivered_id < ls.last_event_id)
-			log_notice("--once: webhook delivered up to event %lld"
+			log_warning("--once: webhook delivered up to event %lld"
 			    " of %lld; the rest go out on the next run",
 			    (long long)ws.delivered_id,
 			    (long long)ls.last_event_id);

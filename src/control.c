@@ -329,7 +329,7 @@ control_accept_error(struct evconnlistener *lev, void *arg)
 		c->emfile_quiet++;
 		return;
 	}
-	log_notice("control: cannot accept a connection: %s; not accepting"
+	log_warning("control: cannot accept a connection: %s; not accepting"
 	    " for %d ms (%d connections open; %" PRIu64 " such pauses not"
 	    " logged)", strerror(err), CONTROL_EMFILE_PAUSE_MS,
 	    (int)c->nconns, c->emfile_quiet);
@@ -510,12 +510,12 @@ control_conflict(struct control *c, struct evhttp_request *req,
 
 	metrics_intake_conflict();
 	if (ledger_get(c->ledger, o->order_id, &known) == 1)
-		log_notice("control: order %s refused: known with userKey %s,"
+		log_warning("control: order %s refused: known with userKey %s,"
 		    " posted with userKey %s", o->order_id,
 		    log_userkey(known.user_key, kuk),
 		    log_userkey(o->user_key, uk));
 	else
-		log_notice("control: order %s refused: known with another"
+		log_warning("control: order %s refused: known with another"
 		    " userKey, posted with userKey %s", o->order_id,
 		    log_userkey(o->user_key, uk));
 	control_error(req, 409, "user_key_conflict",
@@ -1301,8 +1301,8 @@ void
 control_set_config(struct control *c, const struct config *cfg)
 {
 	if (cfg->listen == NULL || strcmp(cfg->listen, c->listen) != 0)
-		log_notice("control: [control] listen changed to %s: the daemon"
-		    " keeps listening on %s until it is restarted",
+		log_warning("control: [control] listen changed to %s: the"
+		    " daemon keeps listening on %s until it is restarted",
 		    cfg->listen != NULL ? cfg->listen : "(off)", c->listen);
 	control_take_config(c, cfg);
 }

@@ -121,43 +121,11 @@ fetch_ident_release(struct fetch_ident *id)
 	free(id);
 }
 
-static int
-fetch_has_word(const char *msg, const char *word)
-{
-	size_t	 n = strlen(word);
-
-	for (; *msg != '\0'; msg++) {
-		if (strncasecmp(msg, word, n) == 0)
-			return 1;
-	}
-	return 0;
-}
-
-/* True when a receive/send error is really the server refusing our client
- * certificate: with TLS 1.3 that alert arrives after the handshake. */
-static int
-fetch_is_tls_alert(const char *msg)
-{
-	static const char *const alerts[] = {
-		"certificate required", "unknown ca", "bad certificate",
-		"certificate unknown", "certificate expired",
-		"certificate revoked", "unsupported certificate",
-		"access denied", "handshake failure", "decrypt error",
-		NULL
-	};
-	int	 i;
-
-	if (!fetch_has_word(msg, "alert"))
-		return 0;
-	for (i = 0; alerts[i] != NULL; i++) {
-		if (fetch_has_word(msg, alerts[i]))
-			return 1;
-	}
-	return 0;
-}
-
+/* curl's error as a class; no TLS verdicts: a send or receive error is a
+ * reset here, whatever alert the message names (the caller judges it with
+ * fetch_result's facts). */
 static enum fetch_error
-fetch_classify(CURLcode cc, const char *msg, int too_big)
+fetch_classify(CURLcode cc, int too_big)
 {
 	switch (cc) {
 	case CURLE_OK:
@@ -191,7 +159,6 @@ fetch_classify(CURLcode cc, const char *msg, int too_big)
 		return too_big ? FETCH_ETOOBIG : FETCH_EOTHER;
 	case CURLE_RECV_ERROR:
 	case CURLE_SEND_ERROR:
-		return fetch_is_tls_alert(msg) ? FETCH_ETLS : FETCH_ERESET;
 	case CURLE_GOT_NOTHING:
 	case CURLE_PARTIAL_FILE:
 	case CURLE_HTTP2:
@@ -454,65 +421,6 @@ fetch_recycle(struct fetch_req *r)
 	TAILQ_INSERT_HEAD(&f->idle, r, entry);
 }
 
-/* With TLS 1.3 a server that refuses our client certificate sends its alert
- * after the handshake and closes at once; usually the reset then arrives
- * before the request is written and the alert is never read. So: the
- * request could not be sent on a connection made for it, carrying our
- * certificate, and nothing came back. */
-static int
-fetch_refused_after_handshake(struct fetch_req *r)
-{
-	long	 connects = 0, header_bytes = 0;
-
-	if (r->ident == NULL || r->ident->cert == NULL)
-		return 0;
-	if (curl_easy_getinfo(r->easy, CURLINFO_NUM_CONNECTS,
-	    &connects) != CURLE_OK ||
-	    curl_easy_getinfo(r->easy, CURLINFO_HEADER_SIZE,
-	    &header_bytes) != CURLE_OK)
-		return 0;
-	return connects > 0 && header_bytes == 0;
-}
-
-/* Whether a server refused to speak TLS 1.2 at all (a TLS 1.3-only server),
- * as OpenSSL words it. */
-static int
-fetch_is_version_refusal(const char *msg)
-{
-	return fetch_has_word(msg, "protocol version") ||
-	    fetch_has_word(msg, "unsupported protocol") ||
-	    fetch_has_word(msg, "no protocols available");
-}
-
-/* The outcome of a tls12_check request: under TLS 1.2 the server checks
- * the client certificate inside the handshake, so a handshake that
- * completed proves the certificate accepted, and one that a connected
- * server broke off is a refusal, not a reset. */
-static void
-fetch_tls12_outcome(struct fetch_req *r, CURLcode cc, struct fetch_result *res)
-{
-	curl_off_t	 appconnect = 0;
-	long		 connects = 0;
-
-	if (r->ident == NULL || r->ident->cert == NULL)
-		return;
-	if (curl_easy_getinfo(r->easy, CURLINFO_APPCONNECT_TIME_T,
-	    &appconnect) == CURLE_OK && appconnect > 0) {
-		res->cert_accepted = 1;
-		if (res->error == FETCH_ETLS && (cc == CURLE_SEND_ERROR ||
-		    cc == CURLE_RECV_ERROR))
-			res->error = FETCH_ERESET;	/* not the handshake's */
-		return;
-	}
-	if (curl_easy_getinfo(r->easy, CURLINFO_NUM_CONNECTS,
-	    &connects) != CURLE_OK || connects == 0)
-		return;		/* never connected: not a TLS matter */
-	if (res->error == FETCH_ETLS && fetch_is_version_refusal(res->message))
-		res->tls12_refused = 1;
-	else if (res->error == FETCH_ERESET || res->error == FETCH_EOTHER)
-		res->error = FETCH_ETLS;	/* broken off mid-handshake */
-}
-
 /* Completes r: reads what curl knows, recycles the handle, then calls back.
  * forced is FETCH_OK unless our own deadline ended the request. */
 static void
@@ -523,10 +431,9 @@ fetch_finish(struct fetch_req *r, CURLcode cc, enum fetch_error forced,
 	struct fetch_result	 res;
 	fetch_done_fn		 done = r->done;
 	void			*arg = r->arg;
-	curl_off_t		 ra = 0;
+	curl_off_t		 ra = 0, appconnect = 0;
 	long			 code = 0;
 	char			 msg[CURL_ERROR_SIZE + 160];
-	char			 tmp[sizeof(msg)];
 	char			*body;
 	size_t			 len, cap;
 
@@ -561,20 +468,20 @@ fetch_finish(struct fetch_req *r, CURLcode cc, enum fetch_error forced,
 	if (forced != FETCH_OK)
 		res.error = forced;
 	else
-		res.error = fetch_classify(cc, msg, r->too_big);
-	if (r->profile & FETCH_P_TLS12)
-		fetch_tls12_outcome(r, cc, &res);
-	/* Which of the send and receive errors curl reports here depends on
-	 * timing, so both count; the poller treats the inference as such. */
-	else if (res.error == FETCH_ERESET && (cc == CURLE_SEND_ERROR ||
-	    cc == CURLE_RECV_ERROR) && fetch_refused_after_handshake(r)) {
-		res.error = FETCH_ETLS;
-		res.tls_suspect = 1;
-		snprintf(tmp, sizeof(tmp), "connection closed right after the"
-		    " TLS handshake, before any answer (client certificate"
-		    " refused?): %s", msg);
-		util_strlcpy(msg, tmp, sizeof(msg));
-	}
+		res.error = fetch_classify(cc, r->too_big);
+	res.io_failed = forced == FETCH_OK &&
+	    (cc == CURLE_SEND_ERROR || cc == CURLE_RECV_ERROR);
+	res.tls12_only = (r->profile & FETCH_P_TLS12) != 0;
+	res.cert_sent = r->ident != NULL && r->ident->cert != NULL;
+	if (curl_easy_getinfo(r->easy, CURLINFO_NUM_CONNECTS,
+	    &res.connects) != CURLE_OK)
+		res.connects = 0;
+	if (curl_easy_getinfo(r->easy, CURLINFO_HEADER_SIZE,
+	    &res.header_bytes) != CURLE_OK)
+		res.header_bytes = 0;
+	res.handshake_done = curl_easy_getinfo(r->easy,
+	    CURLINFO_APPCONNECT_TIME_T, &appconnect) == CURLE_OK &&
+	    appconnect > 0;
 	if (res.error != FETCH_OK)
 		log_debug("fetch: curl error %d (%s): %s", (int)cc,
 		    fetch_error_name(res.error), msg);

@@ -16,10 +16,12 @@ enum fetch_error {
 	FETCH_ERESOLVE,		/* name did not resolve */
 	FETCH_ECONNECT,		/* refused, unreachable */
 	FETCH_ETLS,		/* handshake failed: client cert refused, server
-				 * cert not verified, protocol mismatch */
+				 * cert not verified, protocol mismatch (as
+				 * curl reports it) */
 	FETCH_ECERT,		/* our own cert/key could not be loaded */
 	FETCH_ETOOBIG,		/* body over FETCH_BODY_MAX */
-	FETCH_ERESET,		/* connection reset or closed mid-answer */
+	FETCH_ERESET,		/* connection reset or closed mid-answer, or
+				 * a send or receive error (io_failed) */
 	FETCH_EOTHER
 };
 
@@ -49,8 +51,8 @@ struct fetch_request {
 	/* Asks whether the server accepts our client certificate: TLS 1.2
 	 * only, on a new connection used for nothing else. TLS 1.2 checks the
 	 * certificate inside the handshake, where TLS 1.3 refuses it after
-	 * the handshake with an alert that a reset can overtake (see
-	 * fetch_result's tls_suspect). Needs use_tls_identity. */
+	 * the handshake with an alert that a reset can overtake. Needs
+	 * use_tls_identity. */
 	int		 tls12_check;
 	/* The answer's status is what counts (a webhook's 2xx): a body past
 	 * FETCH_BODY_MAX ends the transfer there without an error, the
@@ -67,16 +69,17 @@ struct fetch_result {
 	int64_t		 elapsed_ms;
 	const char	*message;	/* curl's explanation, "" if none */
 	int		 body_cut;	/* cut_body: the rest was not read */
-	int		 tls_suspect;	/* FETCH_ETLS inferred from a new
-					 * connection closed before any answer:
-					 * a refused certificate (TLS 1.3), or
-					 * just a reset */
-	/* tls12_check requests only: */
-	int		 cert_accepted;	/* the handshake completed: the server
-					 * took the certificate; error, if any,
-					 * came after */
-	int		 tls12_refused;	/* the server will not speak TLS 1.2:
-					 * nothing learnt */
+	/* Facts for judging TLS failures (gate.c does): */
+	int		 io_failed;	/* curl could not send or receive
+					 * (FETCH_ERESET): a reset, or an
+					 * alert the message names */
+	int		 tls12_only;	/* went out pinned to TLS 1.2 on a
+					 * connection of its own (tls12_check
+					 * with an identity) */
+	int		 cert_sent;	/* our client certificate was offered */
+	int		 handshake_done;	/* a TLS handshake completed */
+	long		 connects;	/* new connections made for it */
+	long		 header_bytes;	/* response header bytes received */
 };
 
 typedef void	(*fetch_done_fn)(const struct fetch_result *, void *arg);

@@ -7,8 +7,8 @@
 #include <json-c/json.h>
 
 #include "json-out.h"
-#include "ledger.h"
 #include "log.h"
+#include "order.h"
 #include "util.h"
 
 static struct json_object *
@@ -75,7 +75,7 @@ json_out_order(const struct order *o)
 	jadd(obj, "userKey", jstring(o->user_key));
 	jadd(obj, "sku", jstring_null(o->sku));
 	jadd(obj, "ref", o->has_ref ? jstring(o->ref) : NULL);
-	jadd(obj, "state", jstring(ledger_state_name(o->state)));
+	jadd(obj, "state", jstring(order_state_name(o->state)));
 	jadd(obj, "tossStatus", jstring_null(o->toss_status));
 	jadd(obj, "reason", jstring_null(o->reason));
 	jadd(obj, "statusDeterminedAt", jstring_null(o->determined_at));
@@ -96,10 +96,10 @@ json_out_event(int64_t id, enum event_type type, const struct order *o,
 	struct json_object	*granted;
 	char			*key, *s;
 
-	key = xasprintf("%s:%s", o->order_id, ledger_event_name(type));
+	key = xasprintf("%s:%s", o->order_id, order_event_name(type));
 	jadd(obj, "id", jint64(id));
 	jadd(obj, "key", jstring(key));
-	jadd(obj, "type", jstring(ledger_event_name(type)));
+	jadd(obj, "type", jstring(order_event_name(type)));
 	jadd(obj, "orderId", jstring(o->order_id));
 	jadd(obj, "userKey", jstring(o->user_key));
 	jadd(obj, "sku", jstring_null(o->sku));

@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <json-c/json.h>
 
-#include "ledger.h"
+#include "order.h"
 
 /* The order object: orderId userKey sku ref state tossStatus reason
  * statusDeterminedAt polls errors addedAt updatedAt grantedAt nextPollAt,

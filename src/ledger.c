@@ -201,65 +201,10 @@ static void	set_error(struct ledger *, int, const char *, ...)
 static void	own_error(struct ledger *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 
-static const char *const state_names[ST__COUNT] = {
-	[ST_PENDING] = "pending",
-	[ST_GRANTED] = "granted",
-	[ST_REFUNDED] = "refunded",
-	[ST_FAILED] = "failed",
-	[ST_NOT_FOUND] = "not_found",
-	[ST_MISMATCH] = "mismatch",
-	[ST_EXPIRED] = "expired",
-	[ST_HELD] = "held",
-};
-
-static const char *const event_names[EV__COUNT] = {
-	[EV_NONE] = "none",
-	[EV_GRANT] = "grant",
-	[EV_REFUND] = "refund",
-	[EV_FAILED] = "failed",
-	[EV_NOT_FOUND] = "not_found",
-	[EV_MISMATCH] = "mismatch",
-	[EV_EXPIRED] = "expired",
-	[EV_HELD] = "held",
-	[EV_ANOMALY] = "anomaly",
-};
-
 /* The tables a ledger has; a file without them is not ours. */
 static const char *const ledger_tables[] = {
 	"orders", "events", "transitions", "sinks"
 };
-
-const char *
-ledger_state_name(enum order_state st)
-{
-	if ((int)st < 0 || st >= ST__COUNT)
-		return "unknown";
-	return state_names[st];
-}
-
-int
-ledger_state_parse(const char *s, enum order_state *st)
-{
-	int	 i;
-
-	if (s == NULL)
-		return -1;
-	for (i = 0; i < ST__COUNT; i++) {
-		if (strcmp(s, state_names[i]) == 0) {
-			*st = (enum order_state)i;
-			return 0;
-		}
-	}
-	return -1;
-}
-
-const char *
-ledger_event_name(enum event_type ev)
-{
-	if ((int)ev < 0 || ev >= EV__COUNT)
-		return "unknown";
-	return event_names[ev];
-}
 
 const char *
 ledger_errmsg(struct ledger *l)
@@ -406,7 +351,7 @@ row_order(struct ledger *l, sqlite3_stmt *st, struct order *o)
 	o->has_ref = sqlite3_column_type(st, 3) != SQLITE_NULL;
 	col_text(st, 3, o->ref, sizeof(o->ref));
 	col_text(st, 4, state, sizeof(state));
-	if (ledger_state_parse(state, &o->state) == -1) {
+	if (order_state_parse(state, &o->state) == -1) {
 		own_error(l, "order %s has unknown state \"%s\"",
 		    o->order_id, state);
 		return -1;
@@ -1250,7 +1195,7 @@ ledger_foreach(struct ledger *l, int state,
 		st = l->stmt[S_FOREACH_ALL];
 	else {
 		st = l->stmt[S_FOREACH_STATE];
-		if (bind_text(l, st, 1, state_names[state], 0) == -1) {
+		if (bind_text(l, st, 1, order_state_name(state), 0) == -1) {
 			stmt_done(st);
 			return -1;
 		}
@@ -1334,9 +1279,9 @@ add_event(struct ledger *l, const struct order *o, enum event_type ev,
 	int64_t		 id = 0;
 	int		 rc, inserted = 0;
 
-	key = xasprintf("%s:%s", o->order_id, event_names[ev]);
+	key = xasprintf("%s:%s", o->order_id, order_event_name(ev));
 	if (bind_text(l, st, 1, key, 0) == -1 ||
-	    bind_text(l, st, 2, event_names[ev], 0) == -1 ||
+	    bind_text(l, st, 2, order_event_name(ev), 0) == -1 ||
 	    bind_text(l, st, 3, o->order_id, 0) == -1 ||
 	    bind_int64(l, st, 4, now) == -1) {
 		stmt_done(st);
@@ -1400,7 +1345,7 @@ ledger_apply(struct ledger *l, const struct order *before,
 	}
 
 	st = l->stmt[S_APPLY];
-	if (bind_text(l, st, 1, state_names[u->new_state], 0) == -1 ||
+	if (bind_text(l, st, 1, order_state_name(u->new_state), 0) == -1 ||
 	    bind_int64(l, st, 2, u->status_seen != 0) == -1 ||
 	    bind_text_null(l, st, 3, status, STATUS_MAX) == -1 ||
 	    bind_text_null(l, st, 4, u->reason, REASON_MAX) == -1 ||
@@ -1504,7 +1449,7 @@ ledger_recheck_state(struct ledger *l, enum order_state state, int64_t now)
 		own_error(l, "recheck: bad state %d", (int)state);
 		return -1;
 	}
-	return update_one(l, S_RECHECK_STATE, "recheck", state_names[state],
+	return update_one(l, S_RECHECK_STATE, "recheck", order_state_name(state),
 	    now);
 }
 
@@ -1809,7 +1754,7 @@ ledger_stats(struct ledger *l, int64_t now, struct ledger_stats *s)
 		own_txn = 1;
 	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (ledger_state_parse((const char *)sqlite3_column_text(st, 0),
+		if (order_state_parse((const char *)sqlite3_column_text(st, 0),
 		    &state) == 0)
 			s->orders[state] = sqlite3_column_int64(st, 1);
 	}
@@ -1824,7 +1769,8 @@ ledger_stats(struct ledger *l, int64_t now, struct ledger_stats *s)
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		type = (const char *)sqlite3_column_text(st, 0);
 		for (i = EV_NONE + 1; i < EV__COUNT; i++)
-			if (type != NULL && strcmp(type, event_names[i]) == 0)
+			if (type != NULL && strcmp(type,
+			    order_event_name((enum event_type)i)) == 0)
 				s->events_by_type[i] = sqlite3_column_int64(st, 1);
 	}
 	if (rc != SQLITE_DONE) {

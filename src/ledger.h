@@ -7,58 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ORDER_ID_MAX	128
-#define USER_KEY_MAX	128
-#define SKU_MAX		256
-#define REF_MAX		1024
-#define STATUS_MAX	64
-#define REASON_MAX	1024
-#define DETERMINED_MAX	40
-
-enum order_state {
-	ST_PENDING,
-	ST_GRANTED,
-	ST_REFUNDED,
-	ST_FAILED,
-	ST_NOT_FOUND,
-	ST_MISMATCH,
-	ST_EXPIRED,
-	ST_HELD,
-	ST__COUNT
-};
-
-enum event_type {
-	EV_NONE,
-	EV_GRANT,
-	EV_REFUND,
-	EV_FAILED,
-	EV_NOT_FOUND,
-	EV_MISMATCH,
-	EV_EXPIRED,
-	EV_HELD,
-	EV_ANOMALY,
-	EV__COUNT
-};
-
-/* One row of `orders`. Empty strings stand for NULL text, 0 for NULL times
- * (times are unix ms, UTC). */
-struct order {
-	char		 order_id[ORDER_ID_MAX + 1];
-	char		 user_key[USER_KEY_MAX + 1];
-	char		 sku[SKU_MAX + 1];
-	char		 ref[REF_MAX + 1];
-	int		 has_ref;	/* ref may legitimately be "" */
-	enum order_state state;
-	char		 toss_status[STATUS_MAX + 1];	/* verbatim, known or not */
-	char		 reason[REASON_MAX + 1];
-	char		 determined_at[DETERMINED_MAX];	/* RFC 3339 with offset */
-	int64_t		 polls;		/* answers received */
-	int64_t		 errors;	/* attempts that got no usable answer */
-	int64_t		 added_at;
-	int64_t		 updated_at;
-	int64_t		 granted_at;
-	int64_t		 next_poll_at;	/* 0 = nothing left to do */
-};
+#include "order.h"
 
 /* What one poll result changes; filled by policy_decide(), written by
  * ledger_apply(). */
@@ -233,9 +182,5 @@ int		 ledger_last_replay_user(struct ledger *, const char *sink,
 int		 ledger_event_since(struct ledger *, int64_t since_ms, int64_t *id);
 
 int		 ledger_stats(struct ledger *, int64_t now, struct ledger_stats *);
-
-const char	*ledger_state_name(enum order_state);
-int		 ledger_state_parse(const char *, enum order_state *);
-const char	*ledger_event_name(enum event_type);
 
 #endif

@@ -178,7 +178,7 @@ log_warnx(const char *fmt, ...)
 }
 
 void
-log_notice(const char *fmt, ...)
+log_warning(const char *fmt, ...)
 {
 	va_list	 ap;
 

@@ -16,8 +16,10 @@ int	 log_getverbose(void);
 /* log_warn appends ": strerror(errno)"; log_warnx does not. Both at LOG_ERR. */
 void	 log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
-/* LOG_WARNING: something an operator should look at, the daemon carries on. */
-void	 log_notice(const char *, ...) __attribute__((format(printf, 1, 2)));
+/* At LOG_WARNING: something an operator should look at, the daemon carries
+ * on. */
+void	 log_warning(const char *, ...)
+	    __attribute__((format(printf, 1, 2)));
 void	 log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
 /* Only at startup or for broken invariants: log at LOG_CRIT and exit(1). */

@@ -12,9 +12,9 @@
 
 #include <event2/buffer.h>
 
+#include "gate.h"
 #include "ledger.h"
 #include "metrics.h"
-#include "poller.h"
 
 #define METRICS_LABELS_MAX	64	/* distinct status label values kept */
 #define METRICS_OUTCOMES_MAX	32	/* distinct outcomes, "other" included */
@@ -174,7 +174,7 @@ metrics_event(const char *type)
 	int	 i;
 
 	for (i = EV_NONE + 1; i < EV__COUNT; i++) {
-		if (type != NULL && strcmp(ledger_event_name(i), type) == 0) {
+		if (type != NULL && strcmp(order_event_name(i), type) == 0) {
 			m.events[i]++;
 			return;
 		}
@@ -329,7 +329,7 @@ render_ledger(struct render *r, const struct ledger_stats *st,
 	    "Orders in the ledger, by state.");
 	for (i = 0; i < ST__COUNT; i++)
 		render_labelled(r, "reconciled_orders", "state",
-		    ledger_state_name(i), (uint64_t)st->orders[i]);
+		    order_state_name(i), (uint64_t)st->orders[i]);
 
 	render_head(r, "reconciled_ledger_events", "gauge",
 	    "Events in the ledger's outbox (all time).");
@@ -363,7 +363,7 @@ render_events(struct render *r, const int64_t *counts)
 		    "Events in the ledger's outbox, by type (all time).");
 		for (i = EV_NONE + 1; i < EV__COUNT; i++)
 			render_labelled(r, "reconciled_events_total", "type",
-			    ledger_event_name(i),
+			    order_event_name(i),
 			    (uint64_t)(counts[i] > 0 ? counts[i] : 0));
 		return;
 	}
@@ -372,7 +372,7 @@ render_events(struct render *r, const int64_t *counts)
 	    "counts all time).");
 	for (i = EV_NONE + 1; i < EV__COUNT; i++)
 		render_labelled(r, "reconciled_events_total", "type",
-		    ledger_event_name(i), m.events[i]);
+		    order_event_name(i), m.events[i]);
 	if (m.events[EV_NONE] > 0)
 		render_labelled(r, "reconciled_events_total", "type",
 		    METRICS_OTHER, m.events[EV_NONE]);
@@ -387,7 +387,7 @@ render_paused(struct render *r, const char *reason)
 	render_head(r, "reconciled_paused", "gauge",
 	    "1 while polling is paused for this reason.");
 	for (p = PAUSE_RATE_LIMITED; p <= PAUSE_AUTH; p++) {
-		name = poller_pause_name(p);
+		name = gate_reason_name((enum gate_reason)p);
 		if (reason != NULL && strcmp(reason, name) == 0)
 			known = 1;
 		render_labelled(r, "reconciled_paused", "reason", name,

@@ -19,7 +19,7 @@ void		 metrics_poll(const char *outcome, const char *toss_status,
 /* An answer carried a status no [status] rule names. */
 void		 metrics_unknown_status(const char *status);
 /* An event row was written to the ledger (after the commit), by type name
- * (ledger_event_name). Counted since start, not read from the ledger. */
+ * (order_event_name). Counted since start, not read from the ledger. */
 void		 metrics_event(const char *type);
 /* A free slot had to wait for the rate limit. */
 void		 metrics_rate_wait(void);

@@ -1,8 +1,9 @@
 /* The scheduler: claims due orders into free request slots under the rate
  * limit, asks Toss through fetch, turns each answer into a ledger update
- * with the policy and writes a loop turn's results in one transaction. Owns
- * the global pause (429, TLS, 401/403) and its single probe; the limit's
- * arithmetic is ratelimit.c's, fed with when each request is really sent. */
+ * with the policy and writes a loop turn's results in one transaction. Asks
+ * gate.c whether requests may go out and what each finished attempt means
+ * (the global pause, its probe, the TLS 1.2 check); the limit's arithmetic
+ * is ratelimit.c's, fed with when each request is really sent. */
 #include <sys/queue.h>
 #include <sys/random.h>
 
@@ -16,6 +17,7 @@
 
 #include "config.h"
 #include "fetch.h"
+#include "gate.h"
 #include "ledger.h"
 #include "log.h"
 #include "metrics.h"
@@ -28,15 +30,8 @@
 #define POLLER_TICK_MS		1000	/* the ledger is looked at this often */
 #define POLLER_MIN_WAIT_MS	5	/* never spin on a due order */
 #define POLLER_LEASE_MARGIN_MS	5000
-#define POLLER_PAUSE_DEFAULT_MS	30000	/* 429 without Retry-After; TLS, auth */
-#define POLLER_PAUSE_SUSPECT_MS	1000	/* a first suspected TLS refusal */
-#define POLLER_PAUSE_MIN_MS	1000
-#define POLLER_PAUSE_MAX_MS	3600000	/* a Retry-After past this is capped */
 #define POLLER_HASH_SIZE	8192	/* power of two */
 #define POLLER_MSG_MAX		512
-
-#define PAUSE_F_QUIET		0x1	/* a failed probe: debug line only */
-#define PAUSE_F_TIMED		0x2	/* the message names the duration */
 
 enum job_result {
 	JOB_INFLIGHT,
@@ -50,8 +45,7 @@ struct job {
 	TAILQ_ENTRY(job)	 entry;		/* inflight or results */
 	struct job		*hnext;		/* claimed set, by order id */
 	enum job_result		 result;
-	int			 probe;
-	int			 check;		/* sent again as a TLS 1.2 check */
+	enum gate_kind		 kind;		/* ask, probe or TLS 1.2 check */
 	int			 sends;		/* times curl sent the request */
 	int64_t			 now;		/* when it was decided */
 	int64_t			 at;		/* JOB_RESCHEDULE */
@@ -86,20 +80,8 @@ struct poller {
 	struct ratelimit	 rl;
 	int			 rate_blocked;
 
-	/* Pause. */
-	enum poller_pause	 pause;
-	int64_t			 pause_until;		/* wall ms */
-	int64_t			 pause_ms;		/* its length */
-	int64_t			 pause_end_mono;
-	int			 probing;		/* pause over: probe */
-	int			 probe_inflight;
-	char			 pause_msg[POLLER_MSG_MAX];
-
-	/* A suspected certificate refusal (see poller_done) holds claiming
-	 * while the order it happened to is asked again over TLS 1.2. */
-	struct job		*check;		/* waiting or in flight */
-	int			 check_sent;
-	int			 tls12_unavailable;	/* Toss refused 1.2 */
+	/* The pause, its probe and the TLS 1.2 check: gate.c decides. */
+	struct gate		 gate;
 
 	int			 started;
 	int			 draining;
@@ -111,7 +93,8 @@ struct poller {
 	void			*events_arg;
 
 	int			 once;
-	int			 once_stop;	/* TLS/auth ends a once run */
+	int			 once_stop;	/* a pause gate.c says cannot be
+						 * waited out, or a failed claim */
 	int			 once_finished;
 	int64_t			 once_at;
 	void			 (*once_done)(void *);
@@ -218,24 +201,6 @@ poller_hash_del(struct poller *p, struct job *j)
 	}
 }
 
-/* "250ms", "2s", "1.5s", "5m" for log lines. */
-static const char *
-poller_fmt_ms(int64_t ms, char *buf, size_t size)
-{
-	if (ms < 1000)
-		snprintf(buf, size, "%lldms", (long long)ms);
-	else if (ms % 1000 == 0 && ms < 120000)
-		snprintf(buf, size, "%llds", (long long)(ms / 1000));
-	else if (ms < 120000)
-		snprintf(buf, size, "%.1fs", (double)ms / 1000.0);
-	else if (ms < 7200000)
-		snprintf(buf, size, "%lldm", (long long)((ms + 30000) / 60000));
-	else
-		snprintf(buf, size, "%lldh",
-		    (long long)((ms + 1800000) / 3600000));
-	return buf;
-}
-
 static void
 poller_arm(struct poller *p, int64_t ms)
 {
@@ -256,129 +221,14 @@ poller_schedule_flush(struct poller *p)
 	event_active(p->flush, EV_TIMEOUT, 0);
 }
 
-static void
-poller_resume(struct poller *p, const char *how)
-{
-	log_notice("poller: resumed after the %s pause (%s)",
-	    poller_pause_name(p->pause), how);
-	p->pause = PAUSE_NONE;
-	p->pause_until = 0;
-	p->pause_end_mono = 0;
-	p->probing = 0;
-	p->pause_msg[0] = '\0';
-}
-
-/* Pauses all claiming for ms because of cause; msg says why. A pause that
- * is already on is extended silently; a failed probe re-pauses quietly
- * unless the cause changed. PAUSE_F_QUIET: log at debug only, keep the
- * first message; PAUSE_F_TIMED: msg names the duration itself. */
-static void
-poller_pause(struct poller *p, enum poller_pause cause, int64_t ms,
-    const char *msg, int flags)
-{
-	int64_t		 mono = util_mono_ms(), now = util_now_ms();
-	char		 d[32];
-	int		 was = p->pause;
-	int64_t		 was_ms = p->pause_ms;
-
-	if (was != PAUSE_NONE && !p->probing) {
-		if (mono + ms > p->pause_end_mono) {
-			p->pause_end_mono = mono + ms;
-			p->pause_until = now + ms;
-		}
-		/* A short pause on a suspicion that a clear answer makes the
-		 * full one: say so, the operator read the short one. */
-		if (ms > p->pause_ms && !(flags & PAUSE_F_QUIET)) {
-			p->pause_ms = ms;
-			p->pause = cause;
-			log_notice("poller: paused for %s: %s",
-			    poller_fmt_ms(ms, d, sizeof(d)), msg);
-			util_strlcpy(p->pause_msg, msg, sizeof(p->pause_msg));
-		}
-		return;
-	}
-	p->pause = cause;
-	p->pause_ms = ms;
-	p->pause_end_mono = mono + ms;
-	p->pause_until = now + ms;
-	p->probing = 0;
-	if (flags & PAUSE_F_QUIET) {
-		log_debug("poller: %s; still paused for %s", msg,
-		    poller_fmt_ms(ms, d, sizeof(d)));
-		return;
-	}
-	if (was == PAUSE_NONE || (int)cause != was || ms > was_ms) {
-		if (flags & PAUSE_F_TIMED)
-			log_notice("poller: paused: %s", msg);
-		else
-			log_notice("poller: paused for %s: %s",
-			    poller_fmt_ms(ms, d, sizeof(d)), msg);
-	} else
-		log_debug("poller: probe failed, paused again for %s: %s",
-		    poller_fmt_ms(ms, d, sizeof(d)), msg);
-	util_strlcpy(p->pause_msg, msg, sizeof(p->pause_msg));
-	if (p->once && cause != PAUSE_RATE_LIMITED && !p->once_stop) {
-		p->once_stop = 1;
-		log_warnx("poller: --once run stops early: %s pause",
-		    poller_pause_name(cause));
-	}
-}
-
-/* The pause cause of one finished attempt, if any, with its duration, a
- * message for the log and PAUSE_F_* flags. */
-static enum poller_pause
-poller_pause_cause(const struct fetch_result *res, const struct toss_answer *a,
-    int64_t *ms, char *msg, size_t size, int *flags)
-{
-	char	 d[32];
-	int64_t	 ra;
-
-	*ms = POLLER_PAUSE_DEFAULT_MS;
-	*flags = 0;
-	if (res->error == FETCH_ETLS) {
-		snprintf(msg, size, "TLS handshake failed: %s", res->message);
-		return PAUSE_TLS;
-	}
-	if (res->error == FETCH_ECERT) {
-		snprintf(msg, size, "client certificate or key unusable: %s",
-		    res->message);
-		return PAUSE_TLS;
-	}
-	if (res->error != FETCH_OK)
-		return PAUSE_NONE;
-	if (a->kind == TOSS_RATE_LIMITED) {
-		ra = res->retry_after_ms;
-		if (ra < 0) {
-			snprintf(msg, size,
-			    "HTTP 429 rate limited, no Retry-After");
-			return PAUSE_RATE_LIMITED;
-		}
-		if (ra < POLLER_PAUSE_MIN_MS)
-			ra = POLLER_PAUSE_MIN_MS;
-		if (ra > POLLER_PAUSE_MAX_MS)
-			ra = POLLER_PAUSE_MAX_MS;
-		*ms = ra;
-		*flags = PAUSE_F_TIMED;
-		snprintf(msg, size, "HTTP 429 rate limited, Retry-After %s",
-		    poller_fmt_ms(ra, d, sizeof(d)));
-		return PAUSE_RATE_LIMITED;
-	}
-	if (a->kind == TOSS_AUTH) {
-		snprintf(msg, size, "HTTP %ld from Toss: credentials refused",
-		    res->http_code);
-		return PAUSE_AUTH;
-	}
-	return PAUSE_NONE;
-}
-
 /* Why an attempt gave no usable answer, for the log. */
 static void
-poller_describe_error(const struct fetch_result *res,
+poller_describe_error(const struct gate_outcome *g,
     const struct toss_answer *a, char *msg, size_t size)
 {
-	if (res->error != FETCH_OK) {
-		snprintf(msg, size, "%s: %s", fetch_error_name(res->error),
-		    res->message);
+	if (g->error != FETCH_OK) {
+		snprintf(msg, size, "%s: %s", fetch_error_name(g->error),
+		    g->why);
 		return;
 	}
 	switch (a->kind) {
@@ -406,14 +256,14 @@ static void
 poller_log_answer(struct poller *p, const struct job *j, int notes)
 {
 	const struct order	*o = &j->order;
-	const char		*from = ledger_state_name(o->state);
-	const char		*to = ledger_state_name(j->upd.new_state);
+	const char		*from = order_state_name(o->state);
+	const char		*to = order_state_name(j->upd.new_state);
 	/* Warn when the answer is news; the same answer on a later poll
 	 * (a held order is re-polled slowly) is only an info line. */
 	int			 news = strcmp(o->toss_status,
 				    j->answer.status) != 0;
 	void			 (*say)(const char *, ...) =
-				    news ? log_notice : log_info;
+				    news ? log_warning : log_info;
 
 	if (notes & POLICY_NOTE_UNKNOWN) {
 		p->stats.unknown_statuses++;
@@ -434,23 +284,42 @@ poller_log_answer(struct poller *p, const struct job *j, int notes)
 		    j->answer.status, to);
 }
 
-/* Notes what a TLS 1.2 request (a check, or the probe of a TLS pause)
- * told about the client certificate; the result itself then goes the
- * usual way: an answer is an answer, an error after an accepted handshake
- * is the order's error, a failed handshake the TLS pause. */
+/* Logs what the gate said about the pause after one attempt. */
 static void
-poller_tls12_seen(struct poller *p, const struct job *j,
-    const struct fetch_result *res)
+poller_say_pause(struct poller *p, const struct gate_outcome *g)
 {
-	if (res->tls12_refused && !p->tls12_unavailable) {
-		p->tls12_unavailable = 1;
-		log_notice("poller: Toss does not speak TLS 1.2 (%s): a refused"
-		    " client certificate can now only be inferred from"
-		    " connections closed before any answer", res->message);
-	} else if (res->cert_accepted && j->check)
-		log_debug("order %s: the client certificate is accepted (TLS"
-		    " 1.2 check): the closed connection was the server's"
-		    " doing", j->order.order_id);
+	const char	*why = gate_reason_name(g->reason);
+	char		 d[32];
+
+	util_fmt_ms(g->pause_ms, d, sizeof(d));
+	switch (g->log) {
+	case GATE_LOG_NONE:
+		break;
+	case GATE_LOG_BEGUN:
+		if (g->timed)
+			log_warning("poller: paused: %s", g->msg);
+		else
+			log_warning("poller: paused for %s: %s", d, g->msg);
+		break;
+	case GATE_LOG_EXTENDED:
+		log_warning("poller: paused for %s: %s", d, g->msg);
+		break;
+	case GATE_LOG_AGAIN:
+		log_debug("poller: probe failed, paused again for %s: %s", d,
+		    g->msg);
+		break;
+	case GATE_LOG_QUIET:
+		log_debug("poller: %s; still paused for %s", g->msg, d);
+		break;
+	case GATE_LOG_ENDED:
+		log_warning("poller: resumed after the %s pause (probe"
+		    " answered)", why);
+		break;
+	}
+	if (g->stop_once && p->once && !p->once_stop) {
+		p->once_stop = 1;
+		log_warnx("poller: --once run stops early: %s", g->stop);
+	}
 }
 
 static void
@@ -458,21 +327,14 @@ poller_done(const struct fetch_result *res, void *arg)
 {
 	struct job		*j = arg;
 	struct poller		*p = j->p;
-	enum poller_pause	 cause;
+	struct gate_attempt	 a;
+	struct gate_outcome	 g;
 	char			 msg[POLLER_MSG_MAX], uk[LOG_USERKEY_MAX];
 	char			 d[32];
-	int64_t			 ms;
-	int			 notes, flags, held = 0;
+	int			 notes;
 
 	TAILQ_REMOVE(&p->inflight, j, entry);
 	p->ninflight--;
-	if (j->probe)
-		p->probe_inflight = 0;
-	if (j->check) {
-		p->check = NULL;
-		p->check_sent = 0;
-	}
-	poller_tls12_seen(p, j, res);
 	if (j->sends == 0)
 		ratelimit_unsent_end(&p->rl);	/* Toss never saw it */
 	j->now = util_now_ms();
@@ -482,76 +344,58 @@ poller_done(const struct fetch_result *res, void *arg)
 	if (res->error == FETCH_OK)
 		toss_parse(res->http_code, res->body, res->body_len,
 		    j->order.order_id, &j->answer);
-	metrics_poll(res->error != FETCH_OK ? fetch_error_name(res->error) :
+
+	memset(&a, 0, sizeof(a));
+	a.kind = j->kind;
+	a.error = res->error;
+	a.message = res->message;
+	a.answer = j->answer.kind;
+	a.http_code = res->http_code;
+	a.retry_after_ms = res->retry_after_ms;
+	a.io_failed = res->io_failed;
+	a.tls12_only = res->tls12_only;
+	a.cert_sent = res->cert_sent;
+	a.handshake_done = res->handshake_done;
+	a.connects = res->connects;
+	a.header_bytes = res->header_bytes;
+	gate_finish(&p->gate, &a, j, p->draining || p->once_stop,
+	    util_mono_ms(), j->now, &g);
+	if (g.tls12_lost)
+		log_warning("poller: Toss does not speak TLS 1.2 (%s): a"
+		    " refused client certificate can now only be inferred from"
+		    " connections closed before any answer", g.why);
+	else if (g.cert_accepted)
+		log_debug("order %s: the client certificate is accepted (TLS"
+		    " 1.2 check): the closed connection was the server's"
+		    " doing", j->order.order_id);
+	metrics_poll(g.error != FETCH_OK ? fetch_error_name(g.error) :
 	    toss_kind_name(j->answer.kind),
-	    res->error == FETCH_OK && j->answer.kind == TOSS_STATUS ?
+	    g.error == FETCH_OK && j->answer.kind == TOSS_STATUS ?
 	    j->answer.status : NULL, res->elapsed_ms);
 	if (res->error == FETCH_OK && j->answer.kind == TOSS_STATUS)
 		metrics_answer_at(j->now);
 
-	cause = poller_pause_cause(res, &j->answer, &ms, msg, sizeof(msg),
-	    &flags);
-	/* A new connection closed before any answer is how a refused client
-	 * certificate looks under TLS 1.3, but a plain reset looks the same.
-	 * Ask the same order again over TLS 1.2, where a refusal is a failed
-	 * handshake, holding new claims meanwhile; other requests that end
-	 * the same way are put back without an error (held: the check
-	 * decides for them too, so they do not pause). */
-	if (cause == PAUSE_TLS && res->tls_suspect && !j->probe &&
-	    p->pause == PAUSE_NONE && !p->tls12_unavailable &&
-	    !p->draining && !p->once_stop) {
-		if (p->check == NULL) {
-			log_debug("order %s: %s; asking again over TLS 1.2 to"
-			    " tell a refused client certificate from a"
-			    " reset", j->order.order_id, res->message);
-			j->check = 1;
-			p->check = j;
-			p->check_sent = 0;
-			event_active(p->tick, EV_TIMEOUT, 0);
-			return;
-		}
-		held = 1;
-	}
-	/* Without TLS 1.2 (or with a pause already on): pause briefly and
-	 * let the probe decide; only the probe's own failure pauses for the
-	 * full time (requests that were already in flight when the pause
-	 * began must not stretch it). */
-	if (j->check && res->tls12_refused) {
-		snprintf(msg, sizeof(msg), "TLS handshake failed: a new"
-		    " connection closed before any answer, and Toss does not"
-		    " speak TLS 1.2 to tell why (client certificate refused?)");
-		ms = POLLER_PAUSE_SUSPECT_MS;
-	} else if (cause == PAUSE_TLS && res->tls_suspect && !j->probe)
-		ms = POLLER_PAUSE_SUSPECT_MS;
-	j->check = 0;
-	if (cause == PAUSE_NONE && j->probe && p->probing &&
-	    res->error != FETCH_OK && res->error != FETCH_ETOOBIG &&
-	    !res->cert_accepted) {
-		/* The probe never reached Toss, so nothing says the cause is
-		 * gone (a refused certificate can look like a reset). */
-		cause = p->pause;
-		ms = p->pause_ms;
-		snprintf(msg, sizeof(msg), "probe failed: %s: %s",
-		    fetch_error_name(res->error), res->message);
-		flags = PAUSE_F_QUIET;
-		if (p->once && !p->once_stop) {
-			p->once_stop = 1;
-			log_warnx("poller: --once run stops early: %s",
-			    msg);
-		}
-	}
-	if (cause != PAUSE_NONE) {
+	switch (g.verdict) {
+	case GATE_CHECK:
+		log_debug("order %s: %s; asking again over TLS 1.2 to tell a"
+		    " refused client certificate from a reset",
+		    j->order.order_id, g.why);
+		j->kind = GATE_TLS12_CHECK;
+		event_active(p->tick, EV_TIMEOUT, 0);
+		return;
+	case GATE_RESCHEDULE:
+	case GATE_HOLD:
 		p->stats.paused_attempts++;
-		if (!held)
-			poller_pause(p, cause, ms, msg, flags);
+		poller_say_pause(p, &g);
 		j->result = JOB_RESCHEDULE;
 		j->at = p->once ? p->once_at : j->now;
 		log_debug("order %s: %s; rescheduled%s", j->order.order_id,
-		    msg, held ? " until the TLS 1.2 check ends" : "");
-	} else {
-		if (j->probe && p->probing)
-			poller_resume(p, "probe answered");
-		if (res->error == FETCH_OK && j->answer.kind == TOSS_STATUS) {
+		    g.msg, g.verdict == GATE_HOLD ?
+		    " until the TLS 1.2 check ends" : "");
+		break;
+	case GATE_APPLY:
+		poller_say_pause(p, &g);
+		if (g.error == FETCH_OK && j->answer.kind == TOSS_STATUS) {
 			p->stats.answers++;
 			notes = policy_decide(p->cfg, &j->order, &j->answer,
 			    j->now, poller_rand, p, &j->upd);
@@ -560,10 +404,10 @@ poller_done(const struct fetch_result *res, void *arg)
 			p->stats.errors++;
 			policy_decide(p->cfg, &j->order, NULL, j->now,
 			    poller_rand, p, &j->upd);
-			poller_describe_error(res, &j->answer, msg,
+			poller_describe_error(&g, &j->answer, msg,
 			    sizeof(msg));
 			if (j->upd.next_poll_at > 0)
-				poller_fmt_ms(j->upd.next_poll_at - j->now, d,
+				util_fmt_ms(j->upd.next_poll_at - j->now, d,
 				    sizeof(d));
 			log_info("order %s (userKey %s): %s; next try %s%s",
 			    j->order.order_id,
@@ -572,6 +416,7 @@ poller_done(const struct fetch_result *res, void *arg)
 			    j->upd.next_poll_at > 0 ? d : "only on a recheck");
 		}
 		j->result = JOB_APPLY;
+		break;
 	}
 	TAILQ_INSERT_TAIL(&p->results, j, entry);
 	poller_schedule_flush(p);
@@ -747,14 +592,14 @@ poller_tick_event(evutil_socket_t fd, short kind, void *arg)
 /* Starts the request for one claimed order. Returns 0, or -1 when it could
  * not be started (its result is then queued as an error). */
 static int
-poller_start_job(struct poller *p, const struct order *o, int probe)
+poller_start_job(struct poller *p, const struct order *o, enum gate_kind kind)
 {
 	struct job		*j;
 
 	j = poller_job_new(p);
 	j->p = p;
 	j->order = *o;
-	j->probe = probe;
+	j->kind = kind;
 	poller_hash_add(p, j);
 	return poller_submit(p, j);
 }
@@ -792,9 +637,7 @@ poller_submit(struct poller *p, struct job *j)
 		freq.timeout_ms = cfg->timeout_ms;
 		freq.connect_timeout_ms = cfg->connect_timeout_ms;
 		freq.use_tls_identity = 1;
-		/* The probe of a TLS pause is a check too. */
-		freq.tls12_check = !p->tls12_unavailable && (j->check ||
-		    (j->probe && p->pause == PAUSE_TLS));
+		freq.tls12_check = gate_tls12(&p->gate, j->kind);
 		freq.sent = poller_sent;
 		ratelimit_start(&p->rl, util_mono_ms());
 		rc = fetch_submit(p->fetch, &freq, poller_done, j);
@@ -802,12 +645,9 @@ poller_submit(struct poller *p, struct job *j)
 			ratelimit_unsent_end(&p->rl);
 	}
 	toss_request_free(&treq);
+	gate_submitted(&p->gate, j->kind, rc == 0);
 	if (rc == -1) {
 		/* Counted as an error with backoff, like any failed attempt. */
-		if (j->check) {
-			j->check = 0;
-			p->check = NULL;
-		}
 		j->now = util_now_ms();
 		p->stats.polls++;
 		p->stats.errors++;
@@ -820,24 +660,19 @@ poller_submit(struct poller *p, struct job *j)
 	}
 	TAILQ_INSERT_TAIL(&p->inflight, j, entry);
 	p->ninflight++;
-	if (j->probe)
-		p->probe_inflight = 1;
-	if (j->check)
-		p->check_sent = 1;
 	return 0;
 }
 
 /* Gives the order of a check that was never sent back to the ledger as it
- * was (draining, or a --once run stopping). */
+ * was (a pause began, draining, or a --once run stopping). */
 static void
 poller_check_abandon(struct poller *p)
 {
-	struct job	*j = p->check;
+	struct job	*j;
 
-	if (j == NULL || p->check_sent)
+	if ((j = gate_abandon_check(&p->gate)) == NULL)
 		return;
-	p->check = NULL;
-	j->check = 0;
+	j->kind = GATE_ASK;
 	j->result = JOB_RESCHEDULE;
 	j->at = p->once ? p->once_at : util_now_ms();
 	TAILQ_INSERT_TAIL(&p->results, j, entry);
@@ -851,10 +686,6 @@ poller_fill_check(struct poller *p, int64_t mono)
 {
 	int64_t	 rate_wait;
 
-	if (p->check_sent) {
-		poller_arm(p, POLLER_TICK_MS);	/* its completion refills */
-		return;
-	}
 	if (ratelimit_avail(&p->rl, mono, 1, &rate_wait) < 1) {
 		if (rate_wait < 0) {
 			p->rate_blocked = 1;
@@ -863,7 +694,7 @@ poller_fill_check(struct poller *p, int64_t mono)
 			poller_arm(p, rate_wait);
 		return;
 	}
-	poller_submit(p, p->check);
+	poller_submit(p, gate_check_job(&p->gate));
 	poller_arm(p, POLLER_TICK_MS);
 }
 
@@ -872,8 +703,10 @@ poller_fill(struct poller *p)
 {
 	const struct config	*cfg = p->cfg;
 	int64_t			 mono, now, claim_now, due_at, lease;
-	int64_t			 rate_wait, at;
-	int			 slots, want, tokens, n, i, r, due, probe;
+	int64_t			 rate_wait, at, wait;
+	int			 slots, want, tokens, n, i, r, due, began;
+	enum gate_go		 go;
+	enum gate_kind		 kind;
 
 	if (!p->started || p->draining || p->once_finished)
 		return;
@@ -889,32 +722,31 @@ poller_fill(struct poller *p)
 	mono = util_mono_ms();
 	now = util_now_ms();
 	p->rate_blocked = 0;
-	if (p->check != NULL) {
-		/* A pause that began meanwhile (an alert read on another
-		 * connection, a 429) has answered the question or makes it
-		 * wait: the order goes back as it was, like the others. */
-		if (p->pause != PAUSE_NONE && !p->check_sent)
-			poller_check_abandon(p);
-		else {
-			poller_fill_check(p, mono);
-			return;
-		}
+	if ((go = gate_admit(&p->gate, mono, &wait, &began)) ==
+	    GATE_GO_ABANDON) {
+		poller_check_abandon(p);
+		go = gate_admit(&p->gate, mono, &wait, &began);
 	}
-
-	if (p->pause != PAUSE_NONE && !p->probing) {
-		if (mono < p->pause_end_mono) {
-			poller_arm(p, p->pause_end_mono - mono);
-			return;
-		}
-		p->probing = 1;
+	if (began)
 		log_debug("poller: %s pause over, sending one probe",
-		    poller_pause_name(p->pause));
+		    gate_reason_name(p->gate.reason));
+	switch (go) {
+	case GATE_GO_CHECK:
+		poller_fill_check(p, mono);
+		return;
+	case GATE_GO_WAIT:
+	case GATE_GO_ABANDON:
+		poller_arm(p, wait > 0 ? wait : POLLER_TICK_MS);
+		return;
+	case GATE_GO_PROBE:
+	case GATE_GO_OPEN:
+		break;
 	}
 
 	slots = cfg->max_inflight - (int)p->ninflight;
-	probe = p->probing;
-	if (probe)
-		slots = p->probe_inflight || slots < 1 ? 0 : 1;
+	kind = go == GATE_GO_PROBE ? GATE_PROBE : GATE_ASK;
+	if (kind == GATE_PROBE && slots > 1)
+		slots = 1;
 	if (slots <= 0) {
 		poller_arm(p, POLLER_TICK_MS);	/* completions refill sooner */
 		return;
@@ -930,11 +762,11 @@ poller_fill(struct poller *p)
 		/* Only what was due when the run began; leases from now. */
 		claim_now = due_at = p->once_at;
 		lease += now - p->once_at;
-	} else if (probe && p->pause_until > now) {
+	} else if (kind == GATE_PROBE && p->gate.until > now) {
 		/* The probe is the next due order, which may be one that was
 		 * rescheduled to the pause end (a reload ended the pause
 		 * early, or the wall clock lags the monotonic one). */
-		claim_now = p->pause_until;
+		claim_now = p->gate.until;
 	}
 	if (want > 0) {
 		if (p->nscratch < want) {
@@ -965,15 +797,16 @@ poller_fill(struct poller *p)
 				    p->scratch[i].order_id);
 				continue;
 			}
-			if (poller_start_job(p, &p->scratch[i], probe) == 0)
-				probe = 0;
+			if (poller_start_job(p, &p->scratch[i], kind) == 0)
+				kind = GATE_ASK;
 		}
-		if (p->probing && n == 0) {
-			poller_resume(p, "no order due to probe with");
-		}
+		if (go == GATE_GO_PROBE && n == 0)
+			log_warning("poller: resumed after the %s pause (no"
+			    " order due to probe with)",
+			    gate_reason_name(gate_no_probe(&p->gate)));
 	}
 
-	/* When to look again. */
+/* When to look again. */
 	r = ledger_next_due(p->ledger, &at);
 	if (r < 0) {
 		p->stats.ledger_errors++;
@@ -1014,7 +847,7 @@ poller_once_check(struct poller *p)
 	    !TAILQ_EMPTY(&p->results))
 		return;
 	if (!p->once_stop) {
-		if (p->pause != PAUSE_NONE)
+		if (gate_paused(&p->gate) != PAUSE_NONE)
 			return;		/* a 429 pause: wait it out */
 		r = ledger_next_due(p->ledger, &at);
 		if (r < 0)
@@ -1045,6 +878,7 @@ poller_new(struct event_base *base, struct ledger *ledger, struct fetch *fetch,
 	    (p->flush = event_new(base, -1, 0, poller_flush_event, p)) == NULL)
 		fatalx("poller: cannot create events");
 	poller_seed(p);
+	gate_init(&p->gate);
 	ratelimit_init(&p->rl, cfg->rate_per_sec);
 	fetch_set_max_connections(fetch, cfg->max_inflight);
 	return p;
@@ -1103,11 +937,9 @@ poller_set_config(struct poller *p, const struct config *cfg)
 	ratelimit_set_rate(&p->rl, cfg->rate_per_sec);
 	fetch_set_max_connections(p->fetch, cfg->max_inflight);
 	/* New credentials may have fixed a TLS or auth pause: probe now. */
-	if ((p->pause == PAUSE_TLS || p->pause == PAUSE_AUTH) && !p->probing) {
-		p->pause_end_mono = util_mono_ms();
+	if (gate_reload(&p->gate, util_mono_ms()))
 		log_info("poller: configuration changed during the %s pause:"
-		    " probing now", poller_pause_name(p->pause));
-	}
+		    " probing now", gate_reason_name(p->gate.reason));
 	if ((n = ledger_recheck_state(p->ledger, ST_HELD, util_now_ms())) < 0) {
 		log_warnx("poller: cannot make held orders due: %s",
 		    ledger_errmsg(p->ledger));
@@ -1143,24 +975,8 @@ poller_get_stats(const struct poller *p, struct poller_stats *st)
 {
 	*st = p->stats;
 	st->inflight = p->ninflight;
-	st->pause = p->pause;
-	st->pause_until_ms = p->pause != PAUSE_NONE ? p->pause_until : 0;
-}
-
-const char *
-poller_pause_name(enum poller_pause pause)
-{
-	switch (pause) {
-	case PAUSE_NONE:
-		return "none";
-	case PAUSE_RATE_LIMITED:
-		return "rate_limited";
-	case PAUSE_TLS:
-		return "tls";
-	case PAUSE_AUTH:
-		return "auth";
-	}
-	return "?";
+	st->pause = gate_paused(&p->gate);
+	st->pause_until_ms = st->pause != PAUSE_NONE ? p->gate.until : 0;
 }
 
 void

@@ -1,7 +1,8 @@
 /* The scheduler: claims due orders from the ledger into free request slots,
  * asks Toss about each through fetch, runs the policy on the answers and
  * writes the results in one transaction per batch. Owns the rate limit and
- * the global pause (429, TLS failure, 401/403). */
+ * asks gate.c whether requests may go out (the global pause on 429, TLS
+ * failure, 401/403). */
 #ifndef RECONCILED_POLLER_H
 #define RECONCILED_POLLER_H
 
@@ -10,16 +11,10 @@
 
 #include "config.h"
 #include "fetch.h"
+#include "gate.h"
 #include "ledger.h"
 
 struct event_base;
-
-enum poller_pause {
-	PAUSE_NONE,
-	PAUSE_RATE_LIMITED,	/* 429 */
-	PAUSE_TLS,		/* handshake failed */
-	PAUSE_AUTH		/* 401 / 403 */
-};
 
 struct poller_stats {
 	uint64_t	 polls;		/* attempts finished */
@@ -30,7 +25,7 @@ struct poller_stats {
 	uint64_t	 unknown_statuses; /* answers whose status no rule names */
 	uint64_t	 ledger_errors;	/* claims or result writes that failed */
 	size_t		 inflight;
-	enum poller_pause pause;
+	enum gate_reason pause;
 	int64_t		 pause_until_ms;	/* wall clock, 0 = not paused */
 };
 
@@ -62,6 +57,5 @@ void		 poller_drain(struct poller *, void (*done)(void *), void *arg);
 void		 poller_set_events_cb(struct poller *, void (*fn)(void *), void *arg);
 
 void		 poller_get_stats(const struct poller *, struct poller_stats *);
-const char	*poller_pause_name(enum poller_pause);
 
 #endif

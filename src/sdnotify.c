@@ -145,7 +145,7 @@ sdnotify_send(struct sdnotify *n, const char *msg)
 		return;
 	}
 	if (!n->failing)
-		log_notice("sdnotify: cannot notify the service manager: %s",
+		log_warning("sdnotify: cannot notify the service manager: %s",
 		    strerror(err));
 	n->failing = 1;
 }
@@ -230,7 +230,7 @@ sdnotify_open(struct sdnotify *n)
 		struct timeval	 tv = { SDNOTIFY_SEND_TIMEOUT_S, 0 };
 
 		if (sdnotify_addr(spec, &n->sun, &n->sunlen) == -1) {
-			log_notice("sdnotify: NOTIFY_SOCKET=%s is neither an "
+			log_warning("sdnotify: NOTIFY_SOCKET=%s is neither an "
 			    "absolute path nor an abstract @name: not "
 			    "notifying the service manager", spec);
 			return;
@@ -265,7 +265,7 @@ sdnotify_watchdog_init(struct sdnotify *n)
 	    getenv("WATCHDOG_PID"), getpid(), &usec);
 #endif
 	if (r < 0) {
-		log_notice("sdnotify: ignoring a malformed WATCHDOG_USEC or "
+		log_warning("sdnotify: ignoring a malformed WATCHDOG_USEC or "
 		    "WATCHDOG_PID");
 		return;
 	}

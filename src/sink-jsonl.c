@@ -228,10 +228,10 @@ jsonl_open(struct sink_jsonl *s, char **err)
 				close(fd);
 				return -1;
 			}
-			log_notice("events jsonl %s: opened write-only, so a "
+			log_warning("events jsonl %s: opened write-only, so a "
 			    "torn last line cannot be looked for", s->path);
 		} else if (cut > 0)
-			log_notice("events jsonl %s: dropped %lld bytes of a "
+			log_warning("events jsonl %s: dropped %lld bytes of a "
 			    "torn last line (a crash cut it short; its event "
 			    "is written again whole)", s->path,
 			    (long long)cut);
@@ -396,7 +396,7 @@ jsonl_check_replay(struct sink_jsonl *s)
 	if (ledger_last_replay_user(s->ledger, JSONL_CURSOR, user,
 	    sizeof(user)) != 1)
 		util_strlcpy(user, "?", sizeof(user));
-	log_notice("events jsonl %s: cursor moved from %lld to %lld by a "
+	log_warning("events jsonl %s: cursor moved from %lld to %lld by a "
 	    "replay (by %s): writing the events after it again", s->path,
 	    (long long)s->written, (long long)k.delivered_id, user);
 	s->cursor = s->written = k.delivered_id;

@@ -310,7 +310,7 @@ wh_rewind(struct sink_webhook *s, const struct ledger_sink *k)
 	if (ledger_last_replay_user(s->ledger, WH_CURSOR, user,
 	    sizeof(user)) != 1)
 		util_strlcpy(user, "?", sizeof(user));
-	log_notice("webhook %s: cursor moved from %lld to %lld by a replay "
+	log_warning("webhook %s: cursor moved from %lld to %lld by a replay "
 	    "(by %s): delivering the events after it again", s->where,
 	    (long long)s->cursor, (long long)k->delivered_id, user);
 	while ((e = TAILQ_FIRST(&s->window)) != NULL) {

@@ -219,3 +219,21 @@ util_escape_ctl(const char *s, size_t len, char *out, size_t outsz)
 	out[o] = '\0';
 	return out;
 }
+
+/* "250ms", "2s", "1.5s", "5m" for log lines. */
+const char *
+util_fmt_ms(int64_t ms, char *buf, size_t size)
+{
+	if (ms < 1000)
+		snprintf(buf, size, "%lldms", (long long)ms);
+	else if (ms % 1000 == 0 && ms < 120000)
+		snprintf(buf, size, "%llds", (long long)(ms / 1000));
+	else if (ms < 120000)
+		snprintf(buf, size, "%.1fs", (double)ms / 1000.0);
+	else if (ms < 7200000)
+		snprintf(buf, size, "%lldm", (long long)((ms + 30000) / 60000));
+	else
+		snprintf(buf, size, "%lldh",
+		    (long long)((ms + 1800000) / 3600000));
+	return buf;
+}

@@ -32,6 +32,9 @@ int64_t	 util_mono_ms(void);
  * buf must hold UTIL_TIME_MAX bytes; returns buf. */
 char	*util_fmt_time(int64_t ms, char *buf);
 
+/* A duration for log lines: "250ms", "2s", "1.5s", "5m", "2h"; returns buf. */
+const char *util_fmt_ms(int64_t ms, char *buf, size_t size);
+
 /* 1 if s (len bytes) contains a byte < 0x20 or 0x7f. */
 int	 util_has_control(const char *s, size_t len);
 

@@ -676,14 +676,14 @@ test_apply_each_event(void **state)
 		j = json_tokener_parse(e.payloads[i]);
 		assert_non_null(j);
 		snprintf(key, sizeof(key), "%s:%s", cases[i].id,
-		    ledger_event_name(cases[i].ev));
+		    order_event_name(cases[i].ev));
 		assert_true(json_object_object_get_ex(j, "id", &v));
 		assert_int_equal(json_object_get_int64(v), (int64_t)i + 1);
 		assert_true(json_object_object_get_ex(j, "key", &v));
 		assert_string_equal(json_object_get_string(v), key);
 		assert_true(json_object_object_get_ex(j, "type", &v));
 		assert_string_equal(json_object_get_string(v),
-		    ledger_event_name(cases[i].ev));
+		    order_event_name(cases[i].ev));
 		assert_int_equal(json_object_object_get_ex(j, "granted", &v),
 		    cases[i].ev == EV_REFUND);
 		json_object_put(j);
@@ -691,7 +691,7 @@ test_apply_each_event(void **state)
 		snprintf(sql, sizeof(sql), "SELECT count(*) FROM events WHERE"
 		    " key = '%s' AND type = '%s' AND order_id = '%s'"
 		    " AND created_at = %lld", key,
-		    ledger_event_name(cases[i].ev), cases[i].id,
+		    order_event_name(cases[i].ev), cases[i].id,
 		    (long long)(T0 + 10 + (int64_t)i));
 		assert_int_equal(sql_int(f->path, sql), 1);
 	}
@@ -1096,7 +1096,7 @@ assert_counts_match(struct fixture *f)
 	assert_int_equal(ledger_stats(f->l, 0, &s), 0);
 	for (i = 0; i < ST__COUNT; i++) {
 		snprintf(sql, sizeof(sql), "SELECT count(*) FROM orders"
-		    " WHERE state = '%s'", ledger_state_name((enum order_state)i));
+		    " WHERE state = '%s'", order_state_name((enum order_state)i));
 		assert_int_equal(s.orders[i], sql_int(f->path, sql));
 	}
 	assert_int_equal(s.events, sql_int(f->path,

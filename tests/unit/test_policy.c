@@ -36,29 +36,6 @@
 #define UNKNOWN_STATUS	"PAYMENT_SETTLED"
 #define ERR		NULL		/* no usable answer */
 
-/* Names for failure messages (ledger.c is not linked here). */
-static const char *
-state_name(enum order_state st)
-{
-	static const char	*names[] = {
-		"pending", "granted", "refunded", "failed", "not_found",
-		"mismatch", "expired", "held"
-	};
-
-	return (unsigned)st < ST__COUNT ? names[st] : "?";
-}
-
-static const char *
-event_name(enum event_type ev)
-{
-	static const char	*names[] = {
-		"none", "grant", "refund", "failed", "not_found", "mismatch",
-		"expired", "held", "anomaly"
-	};
-
-	return (unsigned)ev < EV__COUNT ? names[ev] : "?";
-}
-
 static double
 fixed_rnd(void *ctx)
 {
@@ -149,12 +126,12 @@ run_row(const struct config *cfg, const struct row *r, const char *where)
 	    u.next_poll_at != r->next || notes != r->notes)
 		print_error("%s: %s %s (added %lld ms ago): got %s/%s next "
 		    "now%+lld notes %d, want %s/%s next now%+lld notes %d\n",
-		    where, state_name(r->from),
+		    where, order_state_name(r->from),
 		    r->status == ERR ? "(error)" : r->status,
-		    (long long)r->added_ago, state_name(u.new_state),
-		    event_name(u.event),
+		    (long long)r->added_ago, order_state_name(u.new_state),
+		    order_event_name(u.event),
 		    (long long)(u.next_poll_at - NOW), notes,
-		    state_name(r->to), event_name(r->event),
+		    order_state_name(r->to), order_event_name(r->event),
 		    (long long)(r->next - NOW), r->notes);
 	assert_int_equal(u.new_state, r->to);
 	assert_int_equal(u.event, r->event);
@@ -384,7 +361,7 @@ test_from_terminal(void **state)
 		};
 
 		for (j = 0; j < sizeof rows / sizeof rows[0]; j++)
-			run_row(*state, &rows[j], state_name(t));
+			run_row(*state, &rows[j], order_state_name(t));
 	}
 }
 

@@ -283,7 +283,7 @@ test_log_journal(void **state)
 	errno = ENOENT;
 	log_warnx("no errno here");
 	assert_int_equal(errno, ENOENT);
-	log_notice("unknown status %s", "NEW");
+	log_warning("unknown status %s", "NEW");
 	assert_int_equal(errno, ENOENT);
 	log_info("started");
 	log_debug("not shown at verbose 0");
@@ -335,7 +335,7 @@ test_log_plain_format(void **state)
 	errno = ENOENT;
 	log_warn("open");
 	assert_int_equal(errno, ENOENT);
-	log_notice("careful");
+	log_warning("careful");
 	out = capture_end();
 
 	/* "YYYY-MM-DDTHH:MM:SS.mmmZ " then the rest. */
