@@ -23,7 +23,7 @@
 #define ORDER_COLS \
 	"order_id, user_key, sku, ref, state, toss_status, reason, " \
 	"determined_at, polls, errors, added_at, updated_at, granted_at, " \
-	"next_poll_at"
+	"next_poll_at, intake_sku, sku_confirmed, late_answers"
 
 enum stmt_id {
 	S_BEGIN,
@@ -56,6 +56,8 @@ enum stmt_id {
 	S_LAST_EVENT,
 	S_OLDEST_PENDING,
 	S_DUE_COUNT,
+	S_COUNTER_ADD,
+	S_COUNTER_GET,
 	S__COUNT
 };
 
@@ -68,9 +70,9 @@ static const char *const stmt_sql[S__COUNT] = {
 	[S_RELEASE] = "RELEASE ledger_op",
 	[S_ROLLBACK_TO] = "ROLLBACK TO ledger_op",
 	[S_ADD] =
-	    "INSERT INTO orders (order_id, user_key, sku, ref, state,"
-	    " added_at, updated_at, next_poll_at)"
-	    " VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5, ?5)"
+	    "INSERT INTO orders (order_id, user_key, sku, intake_sku, ref,"
+	    " state, added_at, updated_at, next_poll_at)"
+	    " VALUES (?1, ?2, ?3, ?3, ?4, 'pending', ?5, ?5, ?5)"
 	    " ON CONFLICT (order_id) DO NOTHING",
 	[S_USER_KEY] = "SELECT user_key FROM orders WHERE order_id = ?1",
 	[S_GET] = "SELECT " ORDER_COLS " FROM orders WHERE order_id = ?1",
@@ -97,7 +99,10 @@ static const char *const stmt_sql[S__COUNT] = {
 	    " toss_status = CASE WHEN ?2 THEN ?3 ELSE toss_status END,"
 	    " reason = CASE WHEN ?2 THEN ?4 ELSE reason END,"
 	    " determined_at = CASE WHEN ?2 THEN ?5 ELSE determined_at END,"
-	    " sku = coalesce(nullif(sku, ''), ?6),"
+	    " sku = coalesce(?6, sku),"
+	    " sku_confirmed = CASE WHEN ?6 IS NOT NULL THEN 1"
+	    " ELSE sku_confirmed END,"
+	    " late_answers = ?13,"
 	    " polls = polls + ?7,"
 	    " errors = errors + ?8,"
 	    " granted_at = CASE WHEN ?9 > 0 THEN ?9 ELSE granted_at END,"
@@ -139,6 +144,8 @@ static const char *const stmt_sql[S__COUNT] = {
 	    " WHERE prio = 0 AND next_poll_at <= ?1)"
 	    " + (SELECT COUNT(*) FROM orders"
 	    " WHERE prio = 1 AND next_poll_at <= ?1)",
+	[S_COUNTER_ADD] = "UPDATE counters SET n = n + 1 WHERE name = ?1",
+	[S_COUNTER_GET] = "SELECT n FROM counters WHERE name = ?1",
 };
 
 #define LEDGER_ERR_MAX	512
@@ -382,6 +389,9 @@ row_order(struct ledger *l, sqlite3_stmt *st, struct order *o)
 	o->updated_at = col_time(st, 11);
 	o->granted_at = col_time(st, 12);
 	o->next_poll_at = col_time(st, 13);
+	col_text(st, 14, o->intake_sku, sizeof(o->intake_sku));
+	o->sku_confirmed = sqlite3_column_int64(st, 15) != 0;
+	o->late_answers = sqlite3_column_int64(st, 16);
 	return 0;
 }
 
@@ -1286,16 +1296,18 @@ ledger_next_due(struct ledger *l, int64_t *at)
 }
 
 /* Inserts the event row for an applied update and stores its payload,
- * built from the order as it is now. Already emitted: nothing is written. */
+ * built from the order as it is now. Already emitted: nothing is written.
+ * *inserted says which. */
 static int
 add_event(struct ledger *l, const struct order *o, enum event_type ev,
-    int refund_after_grant, int64_t now)
+    int refund_after_grant, int64_t now, int *inserted)
 {
 	sqlite3_stmt	*st = l->stmt[S_EVENT_ADD];
 	char		*key, *payload;
 	int64_t		 id = 0;
-	int		 rc, inserted = 0;
+	int		 rc;
 
+	*inserted = 0;
 	key = xasprintf("%s:%s", o->order_id, event_names[ev]);
 	if (bind_text(l, st, 1, key, 0) == -1 ||
 	    bind_text(l, st, 2, event_names[ev], 0) == -1 ||
@@ -1308,7 +1320,7 @@ add_event(struct ledger *l, const struct order *o, enum event_type ev,
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		id = sqlite3_column_int64(st, 0);
-		inserted = 1;
+		*inserted = 1;
 		rc = sqlite3_step(st);
 	}
 	if (rc != SQLITE_DONE) {
@@ -1318,7 +1330,7 @@ add_event(struct ledger *l, const struct order *o, enum event_type ev,
 		return -1;
 	}
 	stmt_done(st);
-	if (!inserted) {
+	if (!*inserted) {
 		log_debug("ledger: event %s exists; not written again", key);
 		free(key);
 		return 0;
@@ -1345,7 +1357,7 @@ ledger_apply(struct ledger *l, const struct order *before,
 	sqlite3_stmt	*st;
 	struct order	*after;
 	const char	*status;
-	int		 rc, ok = 0;
+	int		 rc, inserted = 0, ok = 0;
 
 	err_clear(l);
 	if ((int)u->new_state < 0 || u->new_state >= ST__COUNT ||
@@ -1373,7 +1385,8 @@ ledger_apply(struct ledger *l, const struct order *before,
 	    bind_int64(l, st, 9, u->granted_at) == -1 ||
 	    bind_int64(l, st, 10, u->next_poll_at) == -1 ||
 	    bind_int64(l, st, 11, now) == -1 ||
-	    bind_text(l, st, 12, before->order_id, 0) == -1) {
+	    bind_text(l, st, 12, before->order_id, 0) == -1 ||
+	    bind_int64(l, st, 13, u->late_answers) == -1) {
 		stmt_done(st);
 		goto out;
 	}
@@ -1413,8 +1426,18 @@ ledger_apply(struct ledger *l, const struct order *before,
 	}
 
 	if (u->event != EV_NONE && add_event(l, after, u->event,
-	    u->refund_after_grant, now) == -1)
+	    u->refund_after_grant, now, &inserted) == -1)
 		goto out;
+	/* A contradicted sku is counted once per order: with its event. */
+	if (u->sku_mismatch && inserted) {
+		st = l->stmt[S_COUNTER_ADD];
+		if (bind_text(l, st, 1, "sku_mismatch", 0) == -1) {
+			stmt_done(st);
+			goto out;
+		}
+		if (step_done(l, S_COUNTER_ADD, "counter") == -1)
+			goto out;
+	}
 	ok = 1;
 
 out:
@@ -1602,6 +1625,12 @@ ledger_stats(struct ledger *l, int64_t now, struct ledger_stats *s)
 		goto fail;
 	}
 	if (step_int64(l, S_DUE_COUNT, "stats", &s->due) == -1)
+		goto fail;
+	if (bind_text(l, l->stmt[S_COUNTER_GET], 1, "sku_mismatch", 0) == -1) {
+		stmt_done(l->stmt[S_COUNTER_GET]);
+		goto fail;
+	}
+	if (step_int64(l, S_COUNTER_GET, "stats", &s->sku_mismatches) == -1)
 		goto fail;
 	if (own_txn)
 		sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL);

@@ -45,7 +45,7 @@ enum event_type {
 struct order {
 	char		 order_id[ORDER_ID_MAX + 1];
 	char		 user_key[USER_KEY_MAX + 1];
-	char		 sku[SKU_MAX + 1];
+	char		 sku[SKU_MAX + 1];	/* Toss's once it named one */
 	char		 ref[REF_MAX + 1];
 	int		 has_ref;	/* ref may legitimately be "" */
 	enum order_state state;
@@ -58,6 +58,9 @@ struct order {
 	int64_t		 updated_at;
 	int64_t		 granted_at;
 	int64_t		 next_poll_at;	/* 0 = nothing left to do */
+	char		 intake_sku[SKU_MAX + 1];	/* as given at intake */
+	int		 sku_confirmed;	/* sku is one Toss named */
+	int64_t		 late_answers;	/* answers since a time limit passed */
 };
 
 /* What one poll result changes; filled by policy_decide(), written by
@@ -68,7 +71,11 @@ struct ledger_update {
 	const char	*toss_status;	/* when status_seen */
 	const char	*reason;	/* when status_seen; may be "" */
 	const char	*determined_at;	/* when status_seen; may be "" */
-	const char	*sku;		/* from the answer; fills an empty sku */
+	const char	*sku;		/* non-empty: Toss named it; the order's
+					 * sku becomes it, confirmed */
+	int		 sku_mismatch;	/* Toss's sku contradicts the intake's
+					 * or its own earlier one */
+	int64_t		 late_answers;	/* the order's new count */
 	int		 count_poll;	/* polls += 1 */
 	int		 count_error;	/* errors += 1 */
 	int64_t		 granted_at;	/* set when > 0 */
@@ -90,6 +97,8 @@ struct ledger_stats {
 	int64_t		 last_event_id;
 	int64_t		 oldest_pending_ms;	/* added_at of oldest pending, 0 = none */
 	int64_t		 due;			/* next_poll_at <= now */
+	int64_t		 sku_mismatches;	/* orders whose sku Toss
+						 * contradicted, all time */
 };
 
 struct ledger;
