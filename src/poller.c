@@ -423,14 +423,14 @@ poller_log_answer(struct poller *p, const struct job *j, int notes)
 		    j->answer.status);
 	}
 	if ((notes & POLICY_NOTE_SKU) && j->upd.new_state == ST_MISMATCH)
-		log_warnx("order %s: sku mismatch: Toss says \"%s\", the"
+		log_notice("order %s: sku mismatch: Toss says \"%s\", the"
 		    " intake said \"%s\"%s%s%s; not granted, %s -> mismatch",
 		    o->order_id, j->answer.sku, o->intake_sku,
 		    o->sku_confirmed ? " and Toss said \"" : "",
 		    o->sku_confirmed ? o->sku : "",
 		    o->sku_confirmed ? "\" before" : "", from);
 	else if (notes & POLICY_NOTE_SKU)
-		log_warnx("order %s: Toss now says sku \"%s\" for an order"
+		log_notice("order %s: Toss now says sku \"%s\" for an order"
 		    " %s under \"%s\"; it keeps that sku, a human should"
 		    " look", o->order_id, j->answer.sku, from, o->sku);
 	if (notes & POLICY_NOTE_ANOMALY)
