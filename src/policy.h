@@ -29,8 +29,10 @@ typedef double	(*policy_rand_fn)(void *ctx);
 /* Decides what one poll of order o means. answer is a TOSS_STATUS answer, or
  * NULL when the attempt produced no usable answer (transport error, timeout,
  * 5xx, malformed body, FAIL envelope): then the order keeps its state and is
- * retried with backoff, counted as an error. Strings in *out point into
- * answer. Returns POLICY_NOTE_* bits. */
+ * retried with backoff (never sooner), counted as an error. The answer's sku
+ * becomes the order's unless it contradicts the intake's or an earlier one
+ * (POLICY_NOTE_SKU: mismatch before a grant, anomaly after). Strings in
+ * *out point into answer. Returns POLICY_NOTE_* bits. */
 int		 policy_decide(const struct config *, const struct order *o,
 		    const struct toss_answer *answer, int64_t now,
 		    policy_rand_fn rnd, void *rctx, struct ledger_update *out);
