@@ -103,7 +103,12 @@ policy_open(const struct config *cfg, const struct order *o, enum action act,
 		out->next_poll_at = 0;
 		return 0;
 	case ACT_NOT_FOUND:
-		if (now - o->added_at < cfg->not_found_grace_ms) {
+		/* not_found is as final as expired: the clock alone does
+		 * not end the grace either. */
+		if (now - o->added_at < cfg->not_found_grace_ms)
+			out->late_answers = 0;
+		if (now - o->added_at < cfg->not_found_grace_ms ||
+		    !policy_late(o, out)) {
 			out->new_state = ST_PENDING;
 			out->next_poll_at = policy_retry_at(cfg, o, now, rnd,
 			    rctx);

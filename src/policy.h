@@ -21,8 +21,8 @@ typedef double	(*policy_rand_fn)(void *ctx);
 					 * or the one it named before */
 
 /* How many real answers an order must get once past a time limit
- * (give_up_after for a pending order, the end of the refund watch for a
- * granted one) before the limit ends anything. The wall clock alone is no
+ * (give_up_after and not_found_grace for a pending order, the end of the
+ * refund watch for a granted one) before the limit ends anything. The wall clock alone is no
  * proof that time passed: after a forward jump of the system clock one
  * poll would otherwise expire orders or end refund watches for good. */
 #define POLICY_LATE_ANSWERS	3

@@ -231,10 +231,11 @@ test_from_pending(void **state)
 		    1, 0, 0, 0, 0 },
 		{ ST_PENDING, "NOT_FOUND", 10 * M - 1, ST_PENDING, EV_NONE,
 		    NOW + BO, 1, 0, 0, 0, 0 },
-		{ ST_PENDING, "NOT_FOUND", 10 * M, ST_NOT_FOUND, EV_NOT_FOUND,
-		    0, 1, 0, 0, 0, 0 },
-		{ ST_PENDING, "NOT_FOUND", 2 * D, ST_NOT_FOUND, EV_NOT_FOUND,
-		    0, 1, 0, 0, 0, 0 },
+		/* Past the grace, one answer ends nothing either. */
+		{ ST_PENDING, "NOT_FOUND", 10 * M, ST_PENDING, EV_NONE,
+		    NOW + BO, 1, 0, 0, 0, 0 },
+		{ ST_PENDING, "NOT_FOUND", 2 * D, ST_PENDING, EV_NONE,
+		    NOW + BO, 1, 0, 0, 0, 0 },
 		{ ST_PENDING, "MINIAPP_MISMATCH", M, ST_MISMATCH, EV_MISMATCH,
 		    0, 1, 0, 0, 0, 0 },
 		{ ST_PENDING, UNKNOWN_STATUS, M, ST_HELD, EV_HELD, NOW + SLOW,
@@ -274,7 +275,7 @@ test_from_held(void **state)
 		    1, 0, 0, 0, 0 },
 		{ ST_HELD, "NOT_FOUND", M, ST_PENDING, EV_NONE, NOW + BO,
 		    1, 0, 0, 0, 0 },
-		{ ST_HELD, "NOT_FOUND", 10 * M, ST_NOT_FOUND, EV_NOT_FOUND, 0,
+		{ ST_HELD, "NOT_FOUND", 10 * M, ST_PENDING, EV_NONE, NOW + BO,
 		    1, 0, 0, 0, 0 },
 		{ ST_HELD, "MINIAPP_MISMATCH", M, ST_MISMATCH, EV_MISMATCH, 0,
 		    1, 0, 0, 0, 0 },
@@ -591,6 +592,48 @@ test_expiry_clock_jump(void **state)
 	assert_int_equal(u.new_state, ST_EXPIRED);
 	assert_int_equal(u.event, EV_EXPIRED);
 	assert_int_equal(u.next_poll_at, 0);
+}
+
+/* NOT_FOUND past not_found_grace settles the order as not_found, never to
+ * be polled again: like expiry, only on the POLICY_LATE_ANSWERS-th answer
+ * past the grace. A clock jump (or a first request delayed past the grace)
+ * leaves room for the payment Toss reports a moment later. */
+static void
+test_not_found_late(void **state)
+{
+	struct config		*cfg = *state;
+	struct ledger_update	 u;
+	struct toss_answer	 a = mkanswer("NOT_FOUND");
+	struct order		 o = mkorder(ST_PENDING, 30 * D);
+	double			 rv = R;
+	int			 i;
+
+	for (i = 1; i < POLICY_LATE_ANSWERS; i++) {
+		assert_int_equal(policy_decide(cfg, &o, &a, NOW, fixed_rnd,
+		    &rv, &u), 0);
+		assert_int_equal(u.new_state, ST_PENDING);
+		assert_int_equal(u.event, EV_NONE);
+		assert_int_equal(u.late_answers, i);
+		assert_int_equal(u.next_poll_at, NOW + BO);
+		o.late_answers = u.late_answers;
+	}
+	/* Paid after all: granted, the count starts over. */
+	a = mkanswer("PURCHASED");
+	policy_decide(cfg, &o, &a, NOW, fixed_rnd, &rv, &u);
+	assert_int_equal(u.new_state, ST_GRANTED);
+	assert_int_equal(u.late_answers, 0);
+	/* Or not found once more: settled. */
+	a = mkanswer("NOT_FOUND");
+	policy_decide(cfg, &o, &a, NOW, fixed_rnd, &rv, &u);
+	assert_int_equal(u.new_state, ST_NOT_FOUND);
+	assert_int_equal(u.event, EV_NOT_FOUND);
+	assert_int_equal(u.next_poll_at, 0);
+	/* Within the grace nothing counts, and the count is reset. */
+	o = mkorder(ST_PENDING, M);
+	o.late_answers = 2;
+	policy_decide(cfg, &o, &a, NOW, fixed_rnd, &rv, &u);
+	assert_int_equal(u.new_state, ST_PENDING);
+	assert_int_equal(u.late_answers, 0);
 }
 
 static void
@@ -975,6 +1018,8 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expiry, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expiry_clock_jump, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_not_found_late, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_backoff, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refund_schedule, setup,
