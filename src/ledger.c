@@ -879,53 +879,33 @@ fail:
 	return -1;
 }
 
-/* Checks, reading only the file's schema, that every table, index and
- * trigger this build's migrations make is there; they are made afresh in
- * a private in-memory database to compare with, so the list cannot fall
- * behind schema/. A ledger missing one was edited by hand, and without an
- * index each claim would read the whole table. Sets *err. */
+/* Runs want_sql (two text columns: kind and name) on the reference
+ * database ref and looks each row up in the file with have_sql (?1, ?2
+ * bound to them): the first one missing is named in *err. 0 when none is
+ * missing, -1 otherwise (or on an error, also in *err). */
 static int
-check_objects(struct ledger *l, char **err)
+check_missing(struct ledger *l, sqlite3 *ref, const char *want_sql,
+    const char *have_sql, const char *what, char **err)
 {
-	sqlite3		*ref = NULL;
 	sqlite3_stmt	*want = NULL, *have = NULL;
-	const char	*type, *name;
-	size_t		 i;
+	const char	*kind, *name;
 	int		 rc, r = -1;
 
-	if (sqlite3_open_v2(":memory:", &ref, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-		*err = xasprintf("%s: cannot make the reference schema: %s",
-		    l->path, ref != NULL ? sqlite3_errmsg(ref) :
-		    "out of memory");
-		goto out;
-	}
-	for (i = 0; i < schema_count; i++) {
-		if (sqlite3_exec(ref, schema_migrations[i], NULL, NULL,
-		    NULL) != SQLITE_OK) {
-			*err = xasprintf("%s: cannot make the reference"
-			    " schema: %s", l->path, sqlite3_errmsg(ref));
-			goto out;
-		}
-	}
-	if (sqlite3_prepare_v2(ref, "SELECT type, name FROM sqlite_schema"
-	    " WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY rowid",
-	    -1, &want, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(ref, want_sql, -1, &want, NULL) != SQLITE_OK) {
 		*err = xasprintf("%s: cannot read the reference schema: %s",
 		    l->path, sqlite3_errmsg(ref));
 		goto out;
 	}
-	if (sqlite3_prepare_v2(l->db, "SELECT 1 FROM sqlite_schema"
-	    " WHERE type = ?1 AND name = ?2", -1, &have, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(l->db, have_sql, -1, &have, NULL) != SQLITE_OK) {
 		*err = open_error(l, NULL);
 		goto out;
 	}
 	while ((rc = sqlite3_step(want)) == SQLITE_ROW) {
-		type = (const char *)sqlite3_column_text(want, 0);
+		kind = (const char *)sqlite3_column_text(want, 0);
 		name = (const char *)sqlite3_column_text(want, 1);
-		if (type == NULL || name == NULL)
+		if (kind == NULL || name == NULL)
 			continue;
-		if (sqlite3_bind_text(have, 1, type, -1, SQLITE_STATIC) !=
+		if (sqlite3_bind_text(have, 1, kind, -1, SQLITE_STATIC) !=
 		    SQLITE_OK || sqlite3_bind_text(have, 2, name, -1,
 		    SQLITE_STATIC) != SQLITE_OK) {
 			*err = open_error(l, NULL);
@@ -934,8 +914,10 @@ check_objects(struct ledger *l, char **err)
 		rc = sqlite3_step(have);
 		if (rc == SQLITE_DONE) {
 			*err = xasprintf("%s: not a complete reconciled ledger:"
-			    " %s %s is missing; restore it from a backup",
-			    l->path, type, name);
+			    " %s %s%s%s is missing; restore it from a backup",
+			    l->path, what != NULL ? what : kind,
+			    what != NULL ? kind : name, what != NULL ? "." : "",
+			    what != NULL ? name : "");
 			goto out;
 		}
 		if (rc != SQLITE_ROW) {
@@ -954,6 +936,52 @@ check_objects(struct ledger *l, char **err)
 out:
 	sqlite3_finalize(have);
 	sqlite3_finalize(want);
+	return r;
+}
+
+/* Checks, reading only the file's schema, that every table, index and
+ * trigger this build's migrations make is there, and every column of
+ * those tables (a migration that adds a column makes no object); they are
+ * made afresh in a private in-memory database to compare with, so the
+ * list cannot fall behind schema/. A ledger missing one was edited by
+ * hand, and without an index each claim would read the whole table.
+ * Sets *err. */
+static int
+check_objects(struct ledger *l, char **err)
+{
+	sqlite3		*ref = NULL;
+	size_t		 i;
+	int		 r = -1;
+
+	if (sqlite3_open_v2(":memory:", &ref, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		*err = xasprintf("%s: cannot make the reference schema: %s",
+		    l->path, ref != NULL ? sqlite3_errmsg(ref) :
+		    "out of memory");
+		goto out;
+	}
+	for (i = 0; i < schema_count; i++) {
+		if (sqlite3_exec(ref, schema_migrations[i], NULL, NULL,
+		    NULL) != SQLITE_OK) {
+			*err = xasprintf("%s: cannot make the reference"
+			    " schema: %s", l->path, sqlite3_errmsg(ref));
+			goto out;
+		}
+	}
+	if (check_missing(l, ref, "SELECT type, name FROM sqlite_schema"
+	    " WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY rowid",
+	    "SELECT 1 FROM sqlite_schema WHERE type = ?1 AND name = ?2",
+	    NULL, err) == -1 ||
+	    check_missing(l, ref, "SELECT m.name, c.name FROM sqlite_schema"
+	    " AS m, pragma_table_xinfo(m.name) AS c WHERE m.type = 'table'"
+	    " AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
+	    " ORDER BY m.rowid, c.cid",
+	    "SELECT 1 FROM pragma_table_xinfo(?1) WHERE name = ?2",
+	    "column", err) == -1)
+		goto out;
+	r = 0;
+
+out:
 	sqlite3_close(ref);
 	return r;
 }

@@ -1402,6 +1402,15 @@ test_refuse_incomplete(void **state)
 	    " DROP TRIGGER events_count_insert");
 	assert_refused(f, 0, "not a complete reconciled ledger: trigger"
 	    " events_count_insert is missing; restore it from a backup");
+	/* A column a migration added (which makes no object). */
+	sql_exec(f->path, "CREATE TRIGGER events_count_insert AFTER INSERT"
+	    " ON events BEGIN UPDATE event_counts SET n = n + 1"
+	    " WHERE type = NEW.type; END;"
+	    " ALTER TABLE orders DROP COLUMN late_answers");
+	want = "not a complete reconciled ledger: column orders.late_answers"
+	    " is missing; restore it from a backup";
+	assert_refused(f, 0, want);
+	assert_refused(f, 1, want);
 }
 
 /* Overwrites page pgno (1-based) of the closed ledger with zeros. */
