@@ -92,10 +92,12 @@ function getEvents(after) {
 // the cursor, the same events come again.
 // May be async (a database call): the loop awaits it.
 async function processEvent(ev) {
-	if (ev.type === 'grant')
-		console.log(`grant ${ev.orderId} to user ${ev.userKey} (event ${ev.id}, ${ev.key})`);
+	if (ev.type === 'grant')	// sku: Toss's when skuConfirmed
+		console.log(`grant ${ev.orderId} to user ${ev.userKey} (sku ${ev.sku}, confirmed ${ev.skuConfirmed}, event ${ev.id}, ${ev.key})`);
 	else if (ev.type === 'refund')
 		console.log(`refund ${ev.orderId} of user ${ev.userKey} (event ${ev.id}, granted ${ev.granted})`);
+	else if (ev.type === 'mismatch' && ev.intakeSku != null && ev.intakeSku !== ev.sku)
+		console.log(`mismatch ${ev.orderId}: Toss says ${ev.sku}, the intake said ${ev.intakeSku}: not granted (event ${ev.id})`);
 	else
 		console.log(`${ev.type} ${ev.orderId} (event ${ev.id}, Toss status ${ev.tossStatus})`);
 }

@@ -84,14 +84,28 @@ function saveSeen(seen) {
 function processEvent(ev) {
 	switch (ev.type) {
 	case 'grant':
+		// ev.sku is what Toss says was paid for (skuConfirmed true),
+		// or, when Toss named none, the sku given at intake (false).
 		console.log(`grant ${ev.orderId} to user ${ev.userKey} ` +
-		    `(sku ${ev.sku}, ref ${ev.ref})`);
+		    `(sku ${ev.sku}${ev.skuConfirmed ? '' : ', not confirmed by Toss'}` +
+		    `, ref ${ev.ref})`);
 		break;
 	case 'refund':
+		// The same sku as the grant.
 		console.log(`refund ${ev.orderId} of user ${ev.userKey}` +
-		    (ev.granted ? ': take the item back' : ' (never granted)'));
+		    (ev.granted ? `: take back ${ev.sku}` : ' (never granted)'));
 		break;
-	default:	// failed, not_found, mismatch, expired, held, anomaly
+	case 'mismatch':
+		// Never granted. With intakeSku set and different from sku,
+		// Toss says another sku was bought than the intake claimed.
+		if (ev.intakeSku != null && ev.intakeSku !== ev.sku)
+			console.log(`mismatch ${ev.orderId}: Toss says ${ev.sku}, ` +
+			    `the intake said ${ev.intakeSku}: tell a human`);
+		else
+			console.log(`mismatch ${ev.orderId} (Toss status ` +
+			    `${ev.tossStatus}): nothing to grant`);
+		break;
+	default:	// failed, not_found, expired, held, anomaly
 		console.log(`${ev.type} ${ev.orderId} (Toss status ` +
 		    `${ev.tossStatus}): nothing to grant, maybe tell a human`);
 	}

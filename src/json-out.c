@@ -57,6 +57,16 @@ jint64(int64_t v)
 	return o;
 }
 
+static struct json_object *
+jbool(int v)
+{
+	struct json_object	*o;
+
+	if ((o = json_object_new_boolean(v != 0)) == NULL)
+		fatalx("json-c: out of memory");
+	return o;
+}
+
 /* RFC 3339 UTC, or null for 0. */
 static struct json_object *
 jtime(int64_t ms)
@@ -85,6 +95,8 @@ json_out_order(const struct order *o)
 	jadd(obj, "updatedAt", jtime(o->updated_at));
 	jadd(obj, "grantedAt", jtime(o->granted_at));
 	jadd(obj, "nextPollAt", jtime(o->next_poll_at));
+	jadd(obj, "intakeSku", jstring_null(o->intake_sku));
+	jadd(obj, "skuConfirmed", jbool(o->sku_confirmed));
 	return obj;
 }
 
@@ -93,7 +105,6 @@ json_out_event(int64_t id, enum event_type type, const struct order *o,
     int refund_after_grant, int64_t at)
 {
 	struct json_object	*obj = jobject();
-	struct json_object	*granted;
 	char			*key, *s;
 
 	key = xasprintf("%s:%s", o->order_id, order_event_name(type));
@@ -108,12 +119,12 @@ json_out_event(int64_t id, enum event_type type, const struct order *o,
 	jadd(obj, "reason", jstring_null(o->reason));
 	jadd(obj, "statusDeterminedAt", jstring_null(o->determined_at));
 	jadd(obj, "at", jtime(at));
-	if (type == EV_REFUND) {
-		if ((granted = json_object_new_boolean(refund_after_grant != 0)) ==
-		    NULL)
-			fatalx("json-c: out of memory");
-		jadd(obj, "granted", granted);
-	}
+	if (type == EV_REFUND)
+		jadd(obj, "granted", jbool(refund_after_grant));
+	jadd(obj, "skuConfirmed", jbool(o->sku_confirmed));
+	/* What the intake claimed, next to what Toss said (sku). */
+	if (type == EV_MISMATCH)
+		jadd(obj, "intakeSku", jstring_null(o->intake_sku));
 	free(key);
 	s = json_out_string(obj);
 	json_object_put(obj);

@@ -23,7 +23,7 @@
 #define ORDER_COLS \
 	"order_id, user_key, sku, ref, state, toss_status, reason, " \
 	"determined_at, polls, errors, added_at, updated_at, granted_at, " \
-	"next_poll_at"
+	"next_poll_at, intake_sku, sku_confirmed, late_answers"
 
 #define SINK_COLS \
 	"name, delivered_id, replays, state, coalesce(last_error, ''), " \
@@ -68,6 +68,8 @@ enum stmt_id {
 	S_LAST_EVENT,
 	S_OLDEST_PENDING,
 	S_DUE_COUNT,
+	S_COUNTER_ADD,
+	S_COUNTER_GET,
 	S__COUNT
 };
 
@@ -80,9 +82,9 @@ static const char *const stmt_sql[S__COUNT] = {
 	[S_RELEASE] = "RELEASE ledger_op",
 	[S_ROLLBACK_TO] = "ROLLBACK TO ledger_op",
 	[S_ADD] =
-	    "INSERT INTO orders (order_id, user_key, sku, ref, state,"
-	    " added_at, updated_at, next_poll_at)"
-	    " VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5, ?5)"
+	    "INSERT INTO orders (order_id, user_key, sku, intake_sku, ref,"
+	    " state, added_at, updated_at, next_poll_at)"
+	    " VALUES (?1, ?2, ?3, ?3, ?4, 'pending', ?5, ?5, ?5)"
 	    " ON CONFLICT (order_id) DO NOTHING",
 	[S_USER_KEY] = "SELECT user_key FROM orders WHERE order_id = ?1",
 	[S_GET] = "SELECT " ORDER_COLS " FROM orders WHERE order_id = ?1",
@@ -109,7 +111,10 @@ static const char *const stmt_sql[S__COUNT] = {
 	    " toss_status = CASE WHEN ?2 THEN ?3 ELSE toss_status END,"
 	    " reason = CASE WHEN ?2 THEN ?4 ELSE reason END,"
 	    " determined_at = CASE WHEN ?2 THEN ?5 ELSE determined_at END,"
-	    " sku = coalesce(nullif(sku, ''), ?6),"
+	    " sku = coalesce(?6, sku),"
+	    " sku_confirmed = CASE WHEN ?6 IS NOT NULL THEN 1"
+	    " ELSE sku_confirmed END,"
+	    " late_answers = ?13,"
 	    " polls = polls + ?7,"
 	    " errors = errors + ?8,"
 	    " granted_at = CASE WHEN ?9 > 0 THEN ?9 ELSE granted_at END,"
@@ -177,6 +182,8 @@ static const char *const stmt_sql[S__COUNT] = {
 	    " WHERE prio = 0 AND next_poll_at <= ?1)"
 	    " + (SELECT COUNT(*) FROM orders"
 	    " WHERE prio = 1 AND next_poll_at <= ?1)",
+	[S_COUNTER_ADD] = "UPDATE counters SET n = n + 1 WHERE name = ?1",
+	[S_COUNTER_GET] = "SELECT n FROM counters WHERE name = ?1",
 };
 
 #define LEDGER_ERR_MAX	512
@@ -365,6 +372,9 @@ row_order(struct ledger *l, sqlite3_stmt *st, struct order *o)
 	o->updated_at = col_time(st, 11);
 	o->granted_at = col_time(st, 12);
 	o->next_poll_at = col_time(st, 13);
+	col_text(st, 14, o->intake_sku, sizeof(o->intake_sku));
+	o->sku_confirmed = sqlite3_column_int64(st, 15) != 0;
+	o->late_answers = sqlite3_column_int64(st, 16);
 	return 0;
 }
 
@@ -852,53 +862,33 @@ fail:
 	return -1;
 }
 
-/* Checks, reading only the file's schema, that every table, index and
- * trigger this build's migrations make is there; they are made afresh in
- * a private in-memory database to compare with, so the list cannot fall
- * behind schema/. A ledger missing one was edited by hand, and without an
- * index each claim would read the whole table. Sets *err. */
+/* Runs want_sql (two text columns: kind and name) on the reference
+ * database ref and looks each row up in the file with have_sql (?1, ?2
+ * bound to them): the first one missing is named in *err. 0 when none is
+ * missing, -1 otherwise (or on an error, also in *err). */
 static int
-check_objects(struct ledger *l, char **err)
+check_missing(struct ledger *l, sqlite3 *ref, const char *want_sql,
+    const char *have_sql, const char *what, char **err)
 {
-	sqlite3		*ref = NULL;
 	sqlite3_stmt	*want = NULL, *have = NULL;
-	const char	*type, *name;
-	size_t		 i;
+	const char	*kind, *name;
 	int		 rc, r = -1;
 
-	if (sqlite3_open_v2(":memory:", &ref, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-		*err = xasprintf("%s: cannot make the reference schema: %s",
-		    l->path, ref != NULL ? sqlite3_errmsg(ref) :
-		    "out of memory");
-		goto out;
-	}
-	for (i = 0; i < schema_count; i++) {
-		if (sqlite3_exec(ref, schema_migrations[i], NULL, NULL,
-		    NULL) != SQLITE_OK) {
-			*err = xasprintf("%s: cannot make the reference"
-			    " schema: %s", l->path, sqlite3_errmsg(ref));
-			goto out;
-		}
-	}
-	if (sqlite3_prepare_v2(ref, "SELECT type, name FROM sqlite_schema"
-	    " WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY rowid",
-	    -1, &want, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(ref, want_sql, -1, &want, NULL) != SQLITE_OK) {
 		*err = xasprintf("%s: cannot read the reference schema: %s",
 		    l->path, sqlite3_errmsg(ref));
 		goto out;
 	}
-	if (sqlite3_prepare_v2(l->db, "SELECT 1 FROM sqlite_schema"
-	    " WHERE type = ?1 AND name = ?2", -1, &have, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(l->db, have_sql, -1, &have, NULL) != SQLITE_OK) {
 		*err = open_error(l, NULL);
 		goto out;
 	}
 	while ((rc = sqlite3_step(want)) == SQLITE_ROW) {
-		type = (const char *)sqlite3_column_text(want, 0);
+		kind = (const char *)sqlite3_column_text(want, 0);
 		name = (const char *)sqlite3_column_text(want, 1);
-		if (type == NULL || name == NULL)
+		if (kind == NULL || name == NULL)
 			continue;
-		if (sqlite3_bind_text(have, 1, type, -1, SQLITE_STATIC) !=
+		if (sqlite3_bind_text(have, 1, kind, -1, SQLITE_STATIC) !=
 		    SQLITE_OK || sqlite3_bind_text(have, 2, name, -1,
 		    SQLITE_STATIC) != SQLITE_OK) {
 			*err = open_error(l, NULL);
@@ -907,8 +897,10 @@ check_objects(struct ledger *l, char **err)
 		rc = sqlite3_step(have);
 		if (rc == SQLITE_DONE) {
 			*err = xasprintf("%s: not a complete reconciled ledger:"
-			    " %s %s is missing; restore it from a backup",
-			    l->path, type, name);
+			    " %s %s%s%s is missing; restore it from a backup",
+			    l->path, what != NULL ? what : kind,
+			    what != NULL ? kind : name, what != NULL ? "." : "",
+			    what != NULL ? name : "");
 			goto out;
 		}
 		if (rc != SQLITE_ROW) {
@@ -927,6 +919,52 @@ check_objects(struct ledger *l, char **err)
 out:
 	sqlite3_finalize(have);
 	sqlite3_finalize(want);
+	return r;
+}
+
+/* Checks, reading only the file's schema, that every table, index and
+ * trigger this build's migrations make is there, and every column of
+ * those tables (a migration that adds a column makes no object); they are
+ * made afresh in a private in-memory database to compare with, so the
+ * list cannot fall behind schema/. A ledger missing one was edited by
+ * hand, and without an index each claim would read the whole table.
+ * Sets *err. */
+static int
+check_objects(struct ledger *l, char **err)
+{
+	sqlite3		*ref = NULL;
+	size_t		 i;
+	int		 r = -1;
+
+	if (sqlite3_open_v2(":memory:", &ref, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		*err = xasprintf("%s: cannot make the reference schema: %s",
+		    l->path, ref != NULL ? sqlite3_errmsg(ref) :
+		    "out of memory");
+		goto out;
+	}
+	for (i = 0; i < schema_count; i++) {
+		if (sqlite3_exec(ref, schema_migrations[i], NULL, NULL,
+		    NULL) != SQLITE_OK) {
+			*err = xasprintf("%s: cannot make the reference"
+			    " schema: %s", l->path, sqlite3_errmsg(ref));
+			goto out;
+		}
+	}
+	if (check_missing(l, ref, "SELECT type, name FROM sqlite_schema"
+	    " WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY rowid",
+	    "SELECT 1 FROM sqlite_schema WHERE type = ?1 AND name = ?2",
+	    NULL, err) == -1 ||
+	    check_missing(l, ref, "SELECT m.name, c.name FROM sqlite_schema"
+	    " AS m, pragma_table_xinfo(m.name) AS c WHERE m.type = 'table'"
+	    " AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
+	    " ORDER BY m.rowid, c.cid",
+	    "SELECT 1 FROM pragma_table_xinfo(?1) WHERE name = ?2",
+	    "column", err) == -1)
+		goto out;
+	r = 0;
+
+out:
 	sqlite3_close(ref);
 	return r;
 }
@@ -1269,16 +1307,18 @@ ledger_next_due(struct ledger *l, int64_t *at)
 }
 
 /* Inserts the event row for an applied update and stores its payload,
- * built from the order as it is now. Already emitted: nothing is written. */
+ * built from the order as it is now. Already emitted: nothing is written.
+ * *inserted says which. */
 static int
 add_event(struct ledger *l, const struct order *o, enum event_type ev,
-    int refund_after_grant, int64_t now)
+    int refund_after_grant, int64_t now, int *inserted)
 {
 	sqlite3_stmt	*st = l->stmt[S_EVENT_ADD];
 	char		*key, *payload;
 	int64_t		 id = 0;
-	int		 rc, inserted = 0;
+	int		 rc;
 
+	*inserted = 0;
 	key = xasprintf("%s:%s", o->order_id, order_event_name(ev));
 	if (bind_text(l, st, 1, key, 0) == -1 ||
 	    bind_text(l, st, 2, order_event_name(ev), 0) == -1 ||
@@ -1291,7 +1331,7 @@ add_event(struct ledger *l, const struct order *o, enum event_type ev,
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		id = sqlite3_column_int64(st, 0);
-		inserted = 1;
+		*inserted = 1;
 		rc = sqlite3_step(st);
 	}
 	if (rc != SQLITE_DONE) {
@@ -1301,7 +1341,7 @@ add_event(struct ledger *l, const struct order *o, enum event_type ev,
 		return -1;
 	}
 	stmt_done(st);
-	if (!inserted) {
+	if (!*inserted) {
 		log_debug("ledger: event %s exists; not written again", key);
 		free(key);
 		return 0;
@@ -1328,7 +1368,7 @@ ledger_apply(struct ledger *l, const struct order *before,
 	sqlite3_stmt	*st;
 	struct order	*after;
 	const char	*status;
-	int		 rc, ok = 0;
+	int		 rc, inserted = 0, ok = 0;
 
 	err_clear(l);
 	if ((int)u->new_state < 0 || u->new_state >= ST__COUNT ||
@@ -1356,7 +1396,8 @@ ledger_apply(struct ledger *l, const struct order *before,
 	    bind_int64(l, st, 9, u->granted_at) == -1 ||
 	    bind_int64(l, st, 10, u->next_poll_at) == -1 ||
 	    bind_int64(l, st, 11, now) == -1 ||
-	    bind_text(l, st, 12, before->order_id, 0) == -1) {
+	    bind_text(l, st, 12, before->order_id, 0) == -1 ||
+	    bind_int64(l, st, 13, u->late_answers) == -1) {
 		stmt_done(st);
 		goto out;
 	}
@@ -1396,8 +1437,18 @@ ledger_apply(struct ledger *l, const struct order *before,
 	}
 
 	if (u->event != EV_NONE && add_event(l, after, u->event,
-	    u->refund_after_grant, now) == -1)
+	    u->refund_after_grant, now, &inserted) == -1)
 		goto out;
+	/* A contradicted sku is counted once per order: with its event. */
+	if (u->sku_mismatch && inserted) {
+		st = l->stmt[S_COUNTER_ADD];
+		if (bind_text(l, st, 1, "sku_mismatch", 0) == -1) {
+			stmt_done(st);
+			goto out;
+		}
+		if (step_done(l, S_COUNTER_ADD, "counter") == -1)
+			goto out;
+	}
 	ok = 1;
 
 out:
@@ -1789,6 +1840,12 @@ ledger_stats(struct ledger *l, int64_t now, struct ledger_stats *s)
 		goto fail;
 	}
 	if (step_int64(l, S_DUE_COUNT, "stats", &s->due) == -1)
+		goto fail;
+	if (bind_text(l, l->stmt[S_COUNTER_GET], 1, "sku_mismatch", 0) == -1) {
+		stmt_done(l->stmt[S_COUNTER_GET]);
+		goto fail;
+	}
+	if (step_int64(l, S_COUNTER_GET, "stats", &s->sku_mismatches) == -1)
 		goto fail;
 	if (own_txn)
 		sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL);

@@ -17,7 +17,11 @@ struct ledger_update {
 	const char	*toss_status;	/* when status_seen */
 	const char	*reason;	/* when status_seen; may be "" */
 	const char	*determined_at;	/* when status_seen; may be "" */
-	const char	*sku;		/* from the answer; fills an empty sku */
+	const char	*sku;		/* non-empty: Toss named it; the order's
+					 * sku becomes it, confirmed */
+	int		 sku_mismatch;	/* Toss's sku contradicts the intake's
+					 * or its own earlier one */
+	int64_t		 late_answers;	/* the order's new count */
 	int		 count_poll;	/* polls += 1 */
 	int		 count_error;	/* errors += 1 */
 	int64_t		 granted_at;	/* set when > 0 */
@@ -39,6 +43,8 @@ struct ledger_stats {
 	int64_t		 last_event_id;
 	int64_t		 oldest_pending_ms;	/* added_at of oldest pending, 0 = none */
 	int64_t		 due;			/* next_poll_at <= now */
+	int64_t		 sku_mismatches;	/* orders whose sku Toss
+						 * contradicted, all time */
 };
 
 struct ledger;

@@ -349,6 +349,13 @@ render_ledger(struct render *r, const struct ledger_stats *st,
 	    "Age of the oldest pending order (0: none pending).");
 	render_printf(r, "reconciled_oldest_pending_seconds %" PRId64 "\n",
 	    oldest);
+
+	/* Kept in the ledger with the event it comes with: all time. */
+	render_head(r, "reconciled_sku_mismatches_total", "counter",
+	    "Orders whose sku Toss contradicted (the intake's, or its own"
+	    " earlier one); each is a mismatch or anomaly event.");
+	render_printf(r, "reconciled_sku_mismatches_total %" PRId64 "\n",
+	    st->sku_mismatches);
 }
 
 /* From the ledger's own counts when the view has them (true across

@@ -44,7 +44,7 @@ enum event_type {
 struct order {
 	char		 order_id[ORDER_ID_MAX + 1];
 	char		 user_key[USER_KEY_MAX + 1];
-	char		 sku[SKU_MAX + 1];
+	char		 sku[SKU_MAX + 1];	/* Toss's once it named one */
 	char		 ref[REF_MAX + 1];
 	int		 has_ref;	/* ref may legitimately be "" */
 	enum order_state state;
@@ -57,6 +57,9 @@ struct order {
 	int64_t		 updated_at;
 	int64_t		 granted_at;
 	int64_t		 next_poll_at;	/* 0 = nothing left to do */
+	char		 intake_sku[SKU_MAX + 1];	/* as given at intake */
+	int		 sku_confirmed;	/* sku is one Toss named */
+	int64_t		 late_answers;	/* answers since a time limit passed */
 };
 
 const char	*order_state_name(enum order_state);

@@ -25,18 +25,42 @@ policy_retry_at(const struct config *cfg, const struct order *o, int64_t now,
 	return policy_add(now, policy_backoff(cfg, o->polls + o->errors, r));
 }
 
-/* A retry of a granted order, never later than its next refund check (and
- * not at all once the refund watch is over). */
-static int64_t
-policy_granted_retry_at(const struct config *cfg, const struct order *o,
-    int64_t now, policy_rand_fn rnd, void *rctx)
+/* Counts one more real answer past a time limit: 1 when it is the
+ * POLICY_LATE_ANSWERS-th, so that the limit may end something now. */
+static int
+policy_late(const struct order *o, struct ledger_update *out)
 {
-	int64_t	 at, cap;
+	out->late_answers = o->late_answers < 0 ? 1 : o->late_answers + 1;
+	return out->late_answers >= POLICY_LATE_ANSWERS;
+}
 
-	if ((cap = policy_refund_next(cfg, o->granted_at, now)) == 0)
+/* What Toss's sku (toss_sku, "" when the answer had none) means for o.
+ * Returns 1 when it contradicts the sku the intake gave or the one Toss
+ * named before; otherwise 0, with out->sku set when the order takes it.
+ * A granted or refunded order keeps the sku it was granted under: Toss
+ * naming that same sku only confirms it. */
+static int
+policy_sku(const struct order *o, const char *toss_sku,
+    struct ledger_update *out)
+{
+	if (*toss_sku == '\0')
 		return 0;
-	at = policy_retry_at(cfg, o, now, rnd, rctx);
-	return at < cap ? at : cap;
+	if (o->state == ST_GRANTED || o->state == ST_REFUNDED) {
+		if (o->sku[0] == '\0')
+			return 0;
+		if (strcmp(o->sku, toss_sku) != 0)
+			return 1;
+		if (!o->sku_confirmed)
+			out->sku = toss_sku;
+		return 0;
+	}
+	out->sku = toss_sku;
+	if (o->sku_confirmed && o->sku[0] != '\0' &&
+	    strcmp(o->sku, toss_sku) != 0)
+		return 1;
+	if (o->intake_sku[0] != '\0' && strcmp(o->intake_sku, toss_sku) != 0)
+		return 1;
+	return 0;
 }
 
 /* From pending or held: the whole table of docs/DESIGN.md. */
@@ -49,16 +73,19 @@ policy_open(const struct config *cfg, const struct order *o, enum action act,
 		out->new_state = ST_GRANTED;
 		out->event = EV_GRANT;
 		out->granted_at = now;
+		out->late_answers = 0;
 		out->next_poll_at = policy_refund_next(cfg, now, now);
 		return 0;
 	case ACT_WAIT:
-		if (now - o->added_at >= cfg->give_up_after_ms) {
+		out->new_state = ST_PENDING;
+		if (now - o->added_at < cfg->give_up_after_ms)
+			out->late_answers = 0;
+		else if (policy_late(o, out)) {
 			out->new_state = ST_EXPIRED;
 			out->event = EV_EXPIRED;
 			out->next_poll_at = 0;
 			return POLICY_NOTE_EXPIRED;
 		}
-		out->new_state = ST_PENDING;
 		out->next_poll_at = policy_retry_at(cfg, o, now, rnd, rctx);
 		return 0;
 	case ACT_RETRY:
@@ -76,7 +103,12 @@ policy_open(const struct config *cfg, const struct order *o, enum action act,
 		out->next_poll_at = 0;
 		return 0;
 	case ACT_NOT_FOUND:
-		if (now - o->added_at < cfg->not_found_grace_ms) {
+		/* not_found is as final as expired: the clock alone does
+		 * not end the grace either. */
+		if (now - o->added_at < cfg->not_found_grace_ms)
+			out->late_answers = 0;
+		if (now - o->added_at < cfg->not_found_grace_ms ||
+		    !policy_late(o, out)) {
 			out->new_state = ST_PENDING;
 			out->next_poll_at = policy_retry_at(cfg, o, now, rnd,
 			    rctx);
@@ -100,8 +132,28 @@ policy_open(const struct config *cfg, const struct order *o, enum action act,
 	}
 }
 
+/* The next refund re-check of a granted order after a real answer at now.
+ * Past the watch's end the checks go on, refund_check_min apart, until
+ * POLICY_LATE_ANSWERS answers came after it; then 0. */
+static int64_t
+policy_watch_next(const struct config *cfg, const struct order *o,
+    int64_t now, struct ledger_update *out)
+{
+	int64_t	 at;
+
+	if ((at = policy_refund_next(cfg, o->granted_at, now)) != 0) {
+		out->late_answers = 0;
+		return at;
+	}
+	if (policy_late(o, out))
+		return 0;
+	return policy_add(now, cfg->refund_check_min_ms > 0 ?
+	    cfg->refund_check_min_ms : 1);
+}
+
 /* From granted: only a refund changes the state; a regression is an
- * anomaly for a human, never a revocation. */
+ * anomaly for a human, never a revocation. An error (ERROR) waits for
+ * the backoff like any other, even near or past the watch's end. */
 static int
 policy_granted(const struct config *cfg, const struct order *o,
     enum action act, int64_t now, policy_rand_fn rnd, void *rctx,
@@ -109,7 +161,7 @@ policy_granted(const struct config *cfg, const struct order *o,
 {
 	switch (act) {
 	case ACT_GRANT:
-		out->next_poll_at = policy_refund_next(cfg, o->granted_at, now);
+		out->next_poll_at = policy_watch_next(cfg, o, now, out);
 		return 0;
 	case ACT_REFUND:
 		out->new_state = ST_REFUNDED;
@@ -118,12 +170,11 @@ policy_granted(const struct config *cfg, const struct order *o,
 		out->next_poll_at = 0;
 		return 0;
 	case ACT_RETRY:
-		out->next_poll_at = policy_granted_retry_at(cfg, o, now, rnd,
-		    rctx);
+		out->next_poll_at = policy_retry_at(cfg, o, now, rnd, rctx);
 		return 0;
 	default:
 		out->event = EV_ANOMALY;
-		out->next_poll_at = policy_refund_next(cfg, o->granted_at, now);
+		out->next_poll_at = policy_watch_next(cfg, o, now, out);
 		return POLICY_NOTE_ANOMALY |
 		    (act == ACT_HOLD ? POLICY_NOTE_UNKNOWN : 0);
 	}
@@ -167,10 +218,12 @@ policy_decide(const struct config *cfg, const struct order *o,
     policy_rand_fn rnd, void *rctx, struct ledger_update *out)
 {
 	enum action	 act;
+	int		 notes, conflict;
 
 	memset(out, 0, sizeof *out);
 	out->new_state = o->state;
 	out->event = EV_NONE;
+	out->late_answers = o->late_answers;
 
 	/* No usable answer: an error, never a verdict. */
 	if (answer == NULL || answer->kind != TOSS_STATUS) {
@@ -182,8 +235,8 @@ policy_decide(const struct config *cfg, const struct order *o,
 			    rctx);
 			break;
 		case ST_GRANTED:
-			out->next_poll_at = policy_granted_retry_at(cfg, o, now,
-			    rnd, rctx);
+			out->next_poll_at = policy_retry_at(cfg, o, now, rnd,
+			    rctx);
 			break;
 		default:
 			out->next_poll_at = 0;
@@ -196,24 +249,45 @@ policy_decide(const struct config *cfg, const struct order *o,
 	out->toss_status = answer->status;
 	out->reason = answer->reason;
 	out->determined_at = answer->determined_at;
-	out->sku = answer->sku;
 	act = config_action(cfg, answer->status);
 	if (act == ACT_RETRY)
 		out->count_error = 1;
 	else
 		out->count_poll = 1;
+	conflict = policy_sku(o, answer->sku, out);
 
 	switch (o->state) {
-	case ST_PENDING:
-	case ST_HELD:
-		return policy_open(cfg, o, act, now, rnd, rctx, out);
 	case ST_GRANTED:
-		return policy_granted(cfg, o, act, now, rnd, rctx, out);
+		notes = policy_granted(cfg, o, act, now, rnd, rctx, out);
+		break;
 	case ST_REFUNDED:
-		return policy_refunded(act, out);
+		notes = policy_refunded(act, out);
+		break;
 	default:
+		/* Not granted yet: Toss decides what was bought, and an
+		 * order whose sku is in doubt is never granted. */
+		if (conflict) {
+			out->new_state = ST_MISMATCH;
+			out->event = EV_MISMATCH;
+			out->sku_mismatch = 1;
+			out->next_poll_at = 0;
+			return POLICY_NOTE_SKU;
+		}
+		if (o->state == ST_PENDING || o->state == ST_HELD)
+			return policy_open(cfg, o, act, now, rnd, rctx, out);
 		return policy_closed(cfg, o, act, now, rnd, rctx, out);
 	}
+	/* Toss contradicts the sku an order was granted under: the grant
+	 * stands (it is never re-granted or revoked), a human looks. */
+	if (conflict) {
+		out->sku_mismatch = 1;
+		notes |= POLICY_NOTE_SKU;
+		if (out->event == EV_NONE && out->new_state == o->state) {
+			out->event = EV_ANOMALY;
+			notes |= POLICY_NOTE_ANOMALY;
+		}
+	}
+	return notes;
 }
 
 int64_t
@@ -262,6 +336,7 @@ policy_refund_next(const struct config *cfg, int64_t granted_at, int64_t now)
 	if (step > cfg->refund_check_max_ms)
 		step = cfg->refund_check_max_ms;
 	if (step >= end - now)
-		return end;
+		return end - now >= cfg->refund_check_min_ms ? end :
+		    policy_add(now, cfg->refund_check_min_ms);
 	return now + step;
 }

@@ -272,6 +272,17 @@ poller_log_answer(struct poller *p, const struct job *j, int notes)
 		    " held; map it in [status] and reload", o->order_id,
 		    j->answer.status);
 	}
+	if ((notes & POLICY_NOTE_SKU) && j->upd.new_state == ST_MISMATCH)
+		log_warning("order %s: sku mismatch: Toss says \"%s\", the"
+		    " intake said \"%s\"%s%s%s; not granted, %s -> mismatch",
+		    o->order_id, j->answer.sku, o->intake_sku,
+		    o->sku_confirmed ? " and Toss said \"" : "",
+		    o->sku_confirmed ? o->sku : "",
+		    o->sku_confirmed ? "\" before" : "", from);
+	else if (notes & POLICY_NOTE_SKU)
+		log_warning("order %s: Toss now says sku \"%s\" for an order"
+		    " %s under \"%s\"; it keeps that sku, a human should"
+		    " look", o->order_id, j->answer.sku, from, o->sku);
 	if (notes & POLICY_NOTE_ANOMALY)
 		say("order %s: anomaly: %s order answered \"%s\"; it"
 		    " stays %s, a human should look", o->order_id, from,

@@ -209,7 +209,62 @@ toss_parse_success(struct json_object *success, const char *order_id,
 		    toss_normalise_time(s, out->determined_at) != 0))
 			return TOSS_PERR_BAD_TIME;
 	}
+
+	/* A verdict must say which order it is about: an answer naming
+	 * none could be about any (checked last, so that the other faults
+	 * of a body keep their own names). */
+	if (order_id != NULL && toss_field(success, "orderId") == NULL)
+		return TOSS_PERR_NO_ORDER_ID;
 	return TOSS_PERR_NONE;
+}
+
+/* The number of members of every object in the tree under obj, as json-c
+ * kept them (a key given twice is kept once). */
+static size_t
+toss_members(struct json_object *obj)
+{
+	size_t	 n = 0, i, len;
+
+	switch (json_object_get_type(obj)) {
+	case json_type_object: {
+		json_object_object_foreach(obj, key, val) {
+			(void)key;
+			n += 1 + toss_members(val);
+		}
+		break;
+	}
+	case json_type_array:
+		len = json_object_array_length(obj);
+		for (i = 0; i < len; i++)
+			n += toss_members(json_object_array_get_idx(obj, i));
+		break;
+	default:
+		break;
+	}
+	return n;
+}
+
+/* The number of name separators (':' outside strings) in the JSON text
+ * s[len]: one per member of every object, duplicates included. s must be
+ * text the strict tokener accepted (no comments). */
+static size_t
+toss_separators(const char *s, size_t len)
+{
+	size_t	 i, n = 0;
+	int	 in_string = 0;
+
+	for (i = 0; i < len; i++) {
+		if (in_string) {
+			if (s[i] == '\\')
+				i++;
+			else if (s[i] == '"')
+				in_string = 0;
+		} else if (s[i] == '"')
+			in_string = 1;
+		else if (s[i] == ':')
+			n++;
+	}
+	return n;
 }
 
 /* Reads a FAIL envelope's "error" object into out (errorCode, reason). */
@@ -291,6 +346,15 @@ toss_parse_body(const char *body, size_t len, const char *order_id,
 		json_object_put(root);
 		out->perr = TOSS_PERR_NOT_JSON;
 		return TOSS_MALFORMED;
+	}
+
+	/* json-c keeps the last of two equal keys without a word, and has
+	 * no flag to refuse them: every member it dropped is one fewer in
+	 * the tree than in the text. Keys are compared as json-c decoded
+	 * them, so "orderId" and "order\u0049d" are the same key. */
+	if (toss_separators(body, len) != toss_members(root)) {
+		out->perr = TOSS_PERR_DUP_KEY;
+		goto done;
 	}
 
 	/* A JSON null comes back as a NULL object. */
@@ -489,6 +553,10 @@ toss_perr_name(enum toss_perr perr)
 		return "bad_field";
 	case TOSS_PERR_ORDER_ID:
 		return "order_id";
+	case TOSS_PERR_NO_ORDER_ID:
+		return "no_order_id";
+	case TOSS_PERR_DUP_KEY:
+		return "duplicate_key";
 	case TOSS_PERR_BAD_TIME:
 		return "bad_time";
 	case TOSS_PERR_NO_ERROR:

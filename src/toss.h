@@ -33,6 +33,8 @@ enum toss_perr {
 	TOSS_PERR_BAD_STATUS,	/* status empty, too long or with control chars */
 	TOSS_PERR_BAD_FIELD,	/* a field of the wrong type */
 	TOSS_PERR_ORDER_ID,	/* the answer names another orderId */
+	TOSS_PERR_NO_ORDER_ID,	/* SUCCESS naming no orderId (absent or null) */
+	TOSS_PERR_DUP_KEY,	/* an object holds the same key twice */
 	TOSS_PERR_BAD_TIME,	/* statusDeterminedAt unparseable */
 	TOSS_PERR_NO_ERROR	/* FAIL without an "error" object */
 };
@@ -61,7 +63,9 @@ int		 toss_build_request(const char *base_url, const char *order_id,
 		    const char *user_key, struct toss_request *out);
 void		 toss_request_free(struct toss_request *);
 
-/* Classifies an HTTP answer (code and body) to a question about order_id. */
+/* Classifies an HTTP answer (code and body) to a question about order_id:
+ * a TOSS_STATUS answer is a 2xx SUCCESS envelope whose success.orderId is
+ * order_id. order_id NULL skips the orderId checks (the fuzzer compares). */
 void		 toss_parse(long http_code, const char *body, size_t len,
 		    const char *order_id, struct toss_answer *out);
 

@@ -187,11 +187,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (i = 0; i < sizeof codes / sizeof codes[0]; i++) {
 		toss_parse(codes[i], body, size, OID, &a);
 		check_answer(codes[i], &a);
-		/* Asked without an orderId, only the orderId check can
+		/* Asked without an orderId, only the orderId checks can
 		 * change the outcome. */
 		toss_parse(codes[i], body, size, NULL, &b);
 		check_answer(codes[i], &b);
-		if (a.perr == TOSS_PERR_ORDER_ID)
+		CHECK(b.perr != TOSS_PERR_NO_ORDER_ID);
+		if (a.perr == TOSS_PERR_ORDER_ID ||
+		    a.perr == TOSS_PERR_NO_ORDER_ID)
 			CHECK(b.perr != TOSS_PERR_ORDER_ID);
 		else
 			CHECK(same_answer(&a, &b));

@@ -151,7 +151,7 @@ assert_eq "c-paid-1 443731104 s-1 r-1 pending" \
     "$(printf '%s' "$BODY" | jq -r '"\(.orderId) \(.userKey) \(.sku) \(.ref) \(.state)"')" \
     "the new order's JSON"
 assert_eq "/v1/orders/c-paid-1" "$(hdr Location)" "Location of a new order"
-assert_eq "orderId userKey sku ref state tossStatus reason statusDeterminedAt polls errors addedAt updatedAt grantedAt nextPollAt" \
+assert_eq "orderId userKey sku ref state tossStatus reason statusDeterminedAt polls errors addedAt updatedAt grantedAt nextPollAt intakeSku skuConfirmed" \
     "$(printf '%s' "$BODY" | jq -r 'keys_unsorted | join(" ")')" "order JSON members"
 
 http POST /v1/orders -d '{"orderId":"c-paid-1","userKey":443731104}'

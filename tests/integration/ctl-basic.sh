@@ -279,9 +279,9 @@ assert_exit 0 ctl show -- -ord-4
 assert_match '^userKey:            user 4$' "$(out)"
 
 assert_exit 0 ctl show ord-2 --json
-assert_eq '{"orderId":"ord-2","userKey":"user-2","sku":"ait.0000010000.af647449","ref":"crm-17","state":"granted","tossStatus":"PAYMENT_COMPLETED","reason":"결제가 완료되었어요.","statusDeterminedAt":"2025-11-28T10:30:26+09:00","polls":3,"errors":1,"addedAt":"2025-11-28T01:30:00.125Z","updatedAt":"2025-11-28T01:31:00.000Z","grantedAt":"2025-11-28T01:31:00.000Z","nextPollAt":null}' "$(out)"
+assert_eq '{"orderId":"ord-2","userKey":"user-2","sku":"ait.0000010000.af647449","ref":"crm-17","state":"granted","tossStatus":"PAYMENT_COMPLETED","reason":"결제가 완료되었어요.","statusDeterminedAt":"2025-11-28T10:30:26+09:00","polls":3,"errors":1,"addedAt":"2025-11-28T01:30:00.125Z","updatedAt":"2025-11-28T01:31:00.000Z","grantedAt":"2025-11-28T01:31:00.000Z","nextPollAt":null,"intakeSku":"ait.0000010000.af647449","skuConfirmed":false}' "$(out)"
 assert_exit 0 ctl show --json ord-1
-assert_eq '["orderId","userKey","sku","ref","state","tossStatus","reason","statusDeterminedAt","polls","errors","addedAt","updatedAt","grantedAt","nextPollAt"]' \
+assert_eq '["orderId","userKey","sku","ref","state","tossStatus","reason","statusDeterminedAt","polls","errors","addedAt","updatedAt","grantedAt","nextPollAt","intakeSku","skuConfirmed"]' \
     "$(out | jq -c keys_unsorted)" "order JSON members"
 assert_eq '["ord-1","443731104",null,null,"pending",null,null,null,0,0,null]' \
     "$(out | jq -c '[.orderId,.userKey,.sku,.ref,.state,.tossStatus,.reason,.statusDeterminedAt,.polls,.errors,.grantedAt]')"
@@ -313,7 +313,7 @@ assert_eq "" "$(out)"
 assert_exit 0 ctl list --json
 assert_eq 6 "$(out | wc -l | tr -d ' ')" "list --json: one line per order"
 assert_eq "ord-1 ord-2 ord-3 -ord-4 $O128 주문-5" "$(out | jq -r .orderId | tr '\n' ' ' | sed 's/ $//')"
-assert_eq 6 "$(out | jq -c keys_unsorted | grep -cFx '["orderId","userKey","sku","ref","state","tossStatus","reason","statusDeterminedAt","polls","errors","addedAt","updatedAt","grantedAt","nextPollAt"]')"
+assert_eq 6 "$(out | jq -c keys_unsorted | grep -cFx '["orderId","userKey","sku","ref","state","tossStatus","reason","statusDeterminedAt","polls","errors","addedAt","updatedAt","grantedAt","nextPollAt","intakeSku","skuConfirmed"]')"
 assert_exit 0 ctl show ord-2 --json
 show2=$(out)
 assert_exit 0 ctl list --state granted --json

@@ -92,38 +92,38 @@ payload()
 	events_json | jq -c --arg id "$1" --arg t "$2" \
 	    'select(.orderId == $id and .type == $t) | del(.id, .at)'
 }
-assert_eq '{"key":"sp-purchased:grant","type":"grant","orderId":"sp-purchased","userKey":"1001","sku":"ait.0000010000.af647449.3bd55cfd00.0000000475","ref":null,"tossStatus":"PURCHASED","reason":"구매가 완료되었어요.","statusDeterminedAt":"2025-09-25T16:30:26+09:00"}' \
+assert_eq '{"key":"sp-purchased:grant","type":"grant","orderId":"sp-purchased","userKey":"1001","sku":"ait.0000010000.af647449.3bd55cfd00.0000000475","ref":null,"tossStatus":"PURCHASED","reason":"구매가 완료되었어요.","statusDeterminedAt":"2025-09-25T16:30:26+09:00","skuConfirmed":true}' \
     "$(payload sp-purchased grant)" "sp-purchased grant payload"
-assert_eq '{"key":"sp-completed:grant","type":"grant","orderId":"sp-completed","userKey":"1002","sku":null,"ref":null,"tossStatus":"PAYMENT_COMPLETED","reason":"결제가 완료되었어요.","statusDeterminedAt":"2025-09-25T16:30:27+09:00"}' \
+assert_eq '{"key":"sp-completed:grant","type":"grant","orderId":"sp-completed","userKey":"1002","sku":null,"ref":null,"tossStatus":"PAYMENT_COMPLETED","reason":"결제가 완료되었어요.","statusDeterminedAt":"2025-09-25T16:30:27+09:00","skuConfirmed":false}' \
     "$(payload sp-completed grant)" "sp-completed grant payload"
-assert_eq '{"key":"sp-progress:grant","type":"grant","orderId":"sp-progress","userKey":"1003","sku":null,"ref":null,"tossStatus":"PAYMENT_COMPLETED","reason":"결제가 완료되었어요.","statusDeterminedAt":"2025-09-25T16:31:00+09:00"}' \
+assert_eq '{"key":"sp-progress:grant","type":"grant","orderId":"sp-progress","userKey":"1003","sku":null,"ref":null,"tossStatus":"PAYMENT_COMPLETED","reason":"결제가 완료되었어요.","statusDeterminedAt":"2025-09-25T16:31:00+09:00","skuConfirmed":false}' \
     "$(payload sp-progress grant)" "sp-progress grant payload"
 assert_eq "PURCHASED 2025-09-25T16:32:00+09:00" \
     "$(event_field sp-error grant 'tossStatus + " " + .statusDeterminedAt')" \
     "sp-error grant payload"
-assert_eq '{"key":"sp-failed:failed","type":"failed","orderId":"sp-failed","userKey":"1005","sku":null,"ref":null,"tossStatus":"FAILED","reason":"주문이 실패했어요.","statusDeterminedAt":"2025-09-25T16:33:00+09:00"}' \
+assert_eq '{"key":"sp-failed:failed","type":"failed","orderId":"sp-failed","userKey":"1005","sku":null,"ref":null,"tossStatus":"FAILED","reason":"주문이 실패했어요.","statusDeterminedAt":"2025-09-25T16:33:00+09:00","skuConfirmed":false}' \
     "$(payload sp-failed failed)" "sp-failed payload"
-assert_eq '{"key":"sp-refunded:refund","type":"refund","orderId":"sp-refunded","userKey":"1006","sku":null,"ref":null,"tossStatus":"REFUNDED","reason":"환불이 완료되었어요.","statusDeterminedAt":"2025-09-26T00:34:00Z","granted":false}' \
+assert_eq '{"key":"sp-refunded:refund","type":"refund","orderId":"sp-refunded","userKey":"1006","sku":null,"ref":null,"tossStatus":"REFUNDED","reason":"환불이 완료되었어요.","statusDeterminedAt":"2025-09-26T00:34:00Z","granted":false,"skuConfirmed":false}' \
     "$(payload sp-refunded refund)" "refund before any grant: granted false"
-assert_eq '{"key":"sp-later-refund:grant","type":"grant","orderId":"sp-later-refund","userKey":"1007","sku":null,"ref":null,"tossStatus":"PAYMENT_COMPLETED","reason":"결제가 완료되었어요.","statusDeterminedAt":"2025-09-25T16:35:00+09:00"}' \
+assert_eq '{"key":"sp-later-refund:grant","type":"grant","orderId":"sp-later-refund","userKey":"1007","sku":null,"ref":null,"tossStatus":"PAYMENT_COMPLETED","reason":"결제가 완료되었어요.","statusDeterminedAt":"2025-09-25T16:35:00+09:00","skuConfirmed":false}' \
     "$(payload sp-later-refund grant)" "sp-later-refund grant payload"
-assert_eq '{"key":"sp-later-refund:refund","type":"refund","orderId":"sp-later-refund","userKey":"1007","sku":null,"ref":null,"tossStatus":"REFUNDED","reason":"환불이 완료되었어요.","statusDeterminedAt":"2025-09-26T10:00:00+09:00","granted":true}' \
+assert_eq '{"key":"sp-later-refund:refund","type":"refund","orderId":"sp-later-refund","userKey":"1007","sku":null,"ref":null,"tossStatus":"REFUNDED","reason":"환불이 완료되었어요.","statusDeterminedAt":"2025-09-26T10:00:00+09:00","granted":true,"skuConfirmed":false}' \
     "$(payload sp-later-refund refund)" "refund after a grant: granted true"
-assert_eq '{"key":"sp-notfound:not_found","type":"not_found","orderId":"sp-notfound","userKey":"1008","sku":null,"ref":null,"tossStatus":"NOT_FOUND","reason":"주문을 찾을 수 없어요.","statusDeterminedAt":null}' \
+assert_eq '{"key":"sp-notfound:not_found","type":"not_found","orderId":"sp-notfound","userKey":"1008","sku":null,"ref":null,"tossStatus":"NOT_FOUND","reason":"주문을 찾을 수 없어요.","statusDeterminedAt":null,"skuConfirmed":false}' \
     "$(payload sp-notfound not_found)" "sp-notfound payload"
-assert_eq '{"key":"sp-absent:not_found","type":"not_found","orderId":"sp-absent","userKey":"1009","sku":null,"ref":null,"tossStatus":"NOT_FOUND","reason":"주문을 찾을 수 없어요.","statusDeterminedAt":null}' \
+assert_eq '{"key":"sp-absent:not_found","type":"not_found","orderId":"sp-absent","userKey":"1009","sku":null,"ref":null,"tossStatus":"NOT_FOUND","reason":"주문을 찾을 수 없어요.","statusDeterminedAt":null,"skuConfirmed":false}' \
     "$(payload sp-absent not_found)" "sp-absent payload"
 assert_eq "PURCHASED 2025-09-25T16:36:00+09:00" \
     "$(event_field sp-late grant 'tossStatus + " " + .statusDeterminedAt')" \
     "sp-late grant payload"
-assert_eq '{"key":"sp-mismatch:mismatch","type":"mismatch","orderId":"sp-mismatch","userKey":"1011","sku":null,"ref":null,"tossStatus":"MINIAPP_MISMATCH","reason":"미니앱 정보가 일치하지 않아요.","statusDeterminedAt":null}' \
+assert_eq '{"key":"sp-mismatch:mismatch","type":"mismatch","orderId":"sp-mismatch","userKey":"1011","sku":null,"ref":null,"tossStatus":"MINIAPP_MISMATCH","reason":"미니앱 정보가 일치하지 않아요.","statusDeterminedAt":null,"skuConfirmed":false,"intakeSku":null}' \
     "$(payload sp-mismatch mismatch)" "sp-mismatch payload"
 assert_eq "PURCHASED 2025-09-25T16:37:00+09:00" \
     "$(event_field sp-anomaly grant 'tossStatus + " " + .statusDeterminedAt')" \
     "sp-anomaly grant payload"
-assert_eq '{"key":"sp-anomaly:anomaly","type":"anomaly","orderId":"sp-anomaly","userKey":"1012","sku":null,"ref":null,"tossStatus":"FAILED","reason":"주문이 실패했어요.","statusDeterminedAt":"2025-09-25T16:38:00+09:00"}' \
+assert_eq '{"key":"sp-anomaly:anomaly","type":"anomaly","orderId":"sp-anomaly","userKey":"1012","sku":null,"ref":null,"tossStatus":"FAILED","reason":"주문이 실패했어요.","statusDeterminedAt":"2025-09-25T16:38:00+09:00","skuConfirmed":false}' \
     "$(payload sp-anomaly anomaly)" "sp-anomaly anomaly payload"
-assert_eq '{"key":"sp-expire:expired","type":"expired","orderId":"sp-expire","userKey":"1013","sku":null,"ref":null,"tossStatus":"ORDER_IN_PROGRESS","reason":"주문이 진행 중이에요.","statusDeterminedAt":"2025-09-25T16:39:00+09:00"}' \
+assert_eq '{"key":"sp-expire:expired","type":"expired","orderId":"sp-expire","userKey":"1013","sku":null,"ref":null,"tossStatus":"ORDER_IN_PROGRESS","reason":"주문이 진행 중이에요.","statusDeterminedAt":"2025-09-25T16:39:00+09:00","skuConfirmed":false}' \
     "$(payload sp-expire expired)" "sp-expire payload"
 assert_eq "" "$(events_json | jq -c 'select(.type != "refund" and has("granted"))')" \
     "only refund events carry \"granted\""

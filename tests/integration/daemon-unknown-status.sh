@@ -29,7 +29,7 @@ assert_eq held "$(order_state us-new)" "us-new stays held"
 assert_eq PAYMENT_PENDING_REVIEW "$(order_field us-new tossStatus)" "the status is recorded verbatim"
 assert_eq held "$(event_types us-new)" "exactly one held event for us-new"
 assert_eq grant "$(event_types us-paid)" "us-paid granted"
-assert_eq '{"key":"us-new:held","type":"held","orderId":"us-new","userKey":"3001","sku":"ait.0000010000.af647449.3bd55cfd00.0000000999","ref":null,"tossStatus":"PAYMENT_PENDING_REVIEW","reason":"검토 중이에요.","statusDeterminedAt":"2025-09-25T16:30:26+09:00"}' \
+assert_eq '{"key":"us-new:held","type":"held","orderId":"us-new","userKey":"3001","sku":"ait.0000010000.af647449.3bd55cfd00.0000000999","ref":null,"tossStatus":"PAYMENT_PENDING_REVIEW","reason":"검토 중이에요.","statusDeterminedAt":"2025-09-25T16:30:26+09:00","skuConfirmed":true}' \
     "$(events_json | jq -c 'select(.type == "held") | del(.id, .at)')" "held payload"
 assert_log 'warning: order us-new: unknown status "PAYMENT_PENDING_REVIEW" from Toss'
 assert_eq 1 "$(log_count 'warning: order us-new: unknown status')" \
@@ -60,7 +60,7 @@ wait_until 3 "us-new is granted after the reload" state_is us-new granted
 elapsed=$(($(now_ms) - t0))
 assert_le 2500 "$elapsed" "ms from SIGHUP to the grant"
 assert_eq "held grant" "$(event_types us-new)" "one held, then one grant event"
-assert_eq '{"key":"us-new:grant","type":"grant","orderId":"us-new","userKey":"3001","sku":"ait.0000010000.af647449.3bd55cfd00.0000000999","ref":null,"tossStatus":"PAYMENT_PENDING_REVIEW","reason":"검토 중이에요.","statusDeterminedAt":"2025-09-25T16:30:26+09:00"}' \
+assert_eq '{"key":"us-new:grant","type":"grant","orderId":"us-new","userKey":"3001","sku":"ait.0000010000.af647449.3bd55cfd00.0000000999","ref":null,"tossStatus":"PAYMENT_PENDING_REVIEW","reason":"검토 중이에요.","statusDeterminedAt":"2025-09-25T16:30:26+09:00","skuConfirmed":true}' \
     "$(events_json | jq -c 'select(.orderId == "us-new" and .type == "grant") | del(.id, .at)')" \
     "grant payload"
 assert_log 'info: order us-new: held -> granted \(PAYMENT_PENDING_REVIEW\)$'

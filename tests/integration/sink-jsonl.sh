@@ -286,9 +286,11 @@ else
 	    node "$top_srcdir/examples/consumer-pull.js" --once >"$T/node.out" \
 	    2>"$T/node.err" || fail "consumer-pull.js --once failed: $(cat "$T/node.err")"
 	events_json | jq -r 'if .type == "grant" then
-	    "grant \(.orderId) to user \(.userKey) (event \(.id), \(.key))"
+	    "grant \(.orderId) to user \(.userKey) (sku \(.sku), confirmed \(.skuConfirmed), event \(.id), \(.key))"
 	    elif .type == "refund" then
 	    "refund \(.orderId) of user \(.userKey) (event \(.id), granted \(.granted))"
+	    elif .type == "mismatch" and .intakeSku != null and .intakeSku != .sku then
+	    "mismatch \(.orderId): Toss says \(.sku), the intake said \(.intakeSku): not granted (event \(.id))"
 	    else "\(.type) \(.orderId) (event \(.id), Toss status \(.tossStatus))" end' \
 	    >"$T/node.want"
 	cmp "$T/node.want" "$T/node.out" >/dev/null ||

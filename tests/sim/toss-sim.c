@@ -83,6 +83,7 @@ struct sim_step {
 	enum sim_fault	 fault;
 	struct opt_str	 reason;
 	struct opt_str	 at;		/* statusDeterminedAt */
+	struct opt_str	 sku;		/* absent: the order's */
 	struct opt_str	 retry_after;
 	char		*error_code;	/* fault "fail" */
 	int		 http;		/* 0: the default code */
@@ -386,6 +387,7 @@ order_clear(struct sim_order *o)
 		free(o->steps[i].status);
 		opt_free(&o->steps[i].reason);
 		opt_free(&o->steps[i].at);
+		opt_free(&o->steps[i].sku);
 		opt_free(&o->steps[i].retry_after);
 		free(o->steps[i].error_code);
 	}
@@ -558,7 +560,8 @@ scen_step(struct scen_ctx *c, const char *where, struct json_object *o,
     struct sim_step *st)
 {
 	static const char *const keys[] = { "after", "status", "fault",
-	    "reason", "determinedAt", "http", "errorCode", "retryAfter", NULL };
+	    "reason", "determinedAt", "sku", "http", "errorCode", "retryAfter",
+	    NULL };
 	struct json_object	*v;
 	int64_t			 n;
 
@@ -591,6 +594,7 @@ scen_step(struct scen_ctx *c, const char *where, struct json_object *o,
 		return scen_fail(c, where, "needs a \"status\" or a \"fault\"");
 	if (scen_opt(c, where, o, "reason", &st->reason) == -1 ||
 	    scen_opt(c, where, o, "determinedAt", &st->at) == -1 ||
+	    scen_opt(c, where, o, "sku", &st->sku) == -1 ||
 	    scen_retry_after(c, where, o, &st->retry_after) == -1)
 		return -1;
 	if (json_object_object_get_ex(o, "errorCode", &v)) {
@@ -971,7 +975,9 @@ success_object(const struct sim_ask *a, const struct sim_step *st,
 		    json_object_new_string(default_reason("NOT_FOUND")));
 		return s;
 	}
-	if (a->spec->sku.mode != OPT_ABSENT)
+	if (st->sku.mode != OPT_ABSENT)
+		json_object_object_add(s, "sku", json_opt(&st->sku, NULL));
+	else if (a->spec->sku.mode != OPT_ABSENT)
 		json_object_object_add(s, "sku", json_opt(&a->spec->sku, NULL));
 	if (st->at.mode == OPT_ABSENT) {
 		/* Korea time, no offset, as the real API writes it. */

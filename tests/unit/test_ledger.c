@@ -770,7 +770,7 @@ test_payload_exact(void **state)
 	update_init(&u, ST_GRANTED, "PAYMENT_COMPLETED", EV_GRANT, T0 + 3600000);
 	u.reason = "결제가 완료되었어요.";
 	u.determined_at = "2025-09-25T16:30:26+09:00";
-	u.sku = "ait.other";
+	u.sku = "ait.0000010000.af647449.3bd55cfd00.0000000475";
 	u.granted_at = T0;
 	assert_int_equal(ledger_apply(f->l, &o, &u, T0), 0);
 
@@ -797,19 +797,47 @@ test_payload_exact(void **state)
 	    "\"ref\":null,\"tossStatus\":\"PAYMENT_COMPLETED\","
 	    "\"reason\":\"결제가 완료되었어요.\","
 	    "\"statusDeterminedAt\":\"2025-09-25T16:30:26+09:00\","
-	    "\"at\":\"2026-11-28T01:30:00.123Z\"}");
+	    "\"at\":\"2026-11-28T01:30:00.123Z\",\"skuConfirmed\":true}");
 	assert_string_equal(e.payloads[2],
 	    "{\"id\":3,\"key\":\"r-1:refund\",\"type\":\"refund\","
 	    "\"orderId\":\"r-1\",\"userKey\":\"7\",\"sku\":null,"
 	    "\"ref\":\"order/42\",\"tossStatus\":\"REFUNDED\",\"reason\":null,"
 	    "\"statusDeterminedAt\":null,\"at\":\"2026-11-28T01:30:01.123Z\","
-	    "\"granted\":true}");
+	    "\"granted\":true,\"skuConfirmed\":false}");
 	assert_string_equal(e.payloads[3],
 	    "{\"id\":4,\"key\":\"r-2:refund\",\"type\":\"refund\","
 	    "\"orderId\":\"r-2\",\"userKey\":\"8\",\"sku\":null,"
 	    "\"ref\":\"\",\"tossStatus\":\"REFUNDED\",\"reason\":null,"
 	    "\"statusDeterminedAt\":null,\"at\":\"2026-11-28T01:30:02.123Z\","
-	    "\"granted\":false}");
+	    "\"granted\":false,\"skuConfirmed\":false}");
+	events_free(&e);
+
+	/* A sku mismatch names both: Toss's as sku, and the intake's. */
+	add(f->l, "m-1", "9", "ait.EXPENSIVE", NULL, T0, LEDGER_ADDED);
+	assert_int_equal(ledger_get(f->l, "m-1", &o), 1);
+	update_init(&u, ST_MISMATCH, "PAYMENT_COMPLETED", EV_MISMATCH, 0);
+	u.sku = "ait.CHEAP";
+	u.sku_mismatch = 1;
+	assert_int_equal(ledger_apply(f->l, &o, &u, T0 + 3000), 0);
+	/* A MINIAPP_MISMATCH without any sku: both null. */
+	add(f->l, "m-2", "9", NULL, NULL, T0, LEDGER_ADDED);
+	assert_int_equal(ledger_get(f->l, "m-2", &o), 1);
+	update_init(&u, ST_MISMATCH, "MINIAPP_MISMATCH", EV_MISMATCH, 0);
+	assert_int_equal(ledger_apply(f->l, &o, &u, T0 + 4000), 0);
+	memset(&e, 0, sizeof(e));
+	assert_int_equal(ledger_events(f->l, 4, 10, collect_event, &e), 2);
+	assert_string_equal(e.payloads[0],
+	    "{\"id\":5,\"key\":\"m-1:mismatch\",\"type\":\"mismatch\","
+	    "\"orderId\":\"m-1\",\"userKey\":\"9\",\"sku\":\"ait.CHEAP\","
+	    "\"ref\":null,\"tossStatus\":\"PAYMENT_COMPLETED\",\"reason\":null,"
+	    "\"statusDeterminedAt\":null,\"at\":\"2026-11-28T01:30:03.123Z\","
+	    "\"skuConfirmed\":true,\"intakeSku\":\"ait.EXPENSIVE\"}");
+	assert_string_equal(e.payloads[1],
+	    "{\"id\":6,\"key\":\"m-2:mismatch\",\"type\":\"mismatch\","
+	    "\"orderId\":\"m-2\",\"userKey\":\"9\",\"sku\":null,"
+	    "\"ref\":null,\"tossStatus\":\"MINIAPP_MISMATCH\",\"reason\":null,"
+	    "\"statusDeterminedAt\":null,\"at\":\"2026-11-28T01:30:04.123Z\","
+	    "\"skuConfirmed\":false,\"intakeSku\":null}");
 	events_free(&e);
 }
 
@@ -833,7 +861,8 @@ test_order_json(void **state)
 	    "\"reason\":null,\"statusDeterminedAt\":null,\"polls\":0,"
 	    "\"errors\":0,\"addedAt\":\"2026-11-28T01:30:00.123Z\","
 	    "\"updatedAt\":\"2026-11-28T01:30:00.123Z\",\"grantedAt\":null,"
-	    "\"nextPollAt\":\"2026-11-28T01:30:00.123Z\"}");
+	    "\"nextPollAt\":\"2026-11-28T01:30:00.123Z\",\"intakeSku\":null,"
+	    "\"skuConfirmed\":false}");
 	free(s);
 
 	update_init(&u, ST_GRANTED, "PURCHASED", EV_GRANT, 0);
@@ -854,7 +883,8 @@ test_order_json(void **state)
 	    "\"statusDeterminedAt\":\"2025-09-12T16:57:12+09:00\",\"polls\":1,"
 	    "\"errors\":0,\"addedAt\":\"2026-11-28T01:30:00.123Z\","
 	    "\"updatedAt\":\"2026-11-28T01:30:01.123Z\","
-	    "\"grantedAt\":\"2026-11-28T01:30:01.123Z\",\"nextPollAt\":null}");
+	    "\"grantedAt\":\"2026-11-28T01:30:01.123Z\",\"nextPollAt\":null,"
+	    "\"intakeSku\":null,\"skuConfirmed\":true}");
 	free(s);
 }
 
@@ -881,10 +911,15 @@ test_transitions(void **state)
 	    " WHERE order_id = 't'"), 51);
 }
 
+/* The sku the intake gave is kept apart; Toss's, once named, is the
+ * order's sku, confirmed. A sku mismatch is counted once, with its event,
+ * in the ledger (so /metrics has it across restarts). late_answers is
+ * kept as the policy left it. */
 static void
-test_sku_fill(void **state)
+test_sku_apply(void **state)
 {
 	struct fixture		*f = *state;
+	struct ledger_stats	 st;
 	struct order		 o;
 	struct ledger_update	 u;
 
@@ -892,22 +927,80 @@ test_sku_fill(void **state)
 	add(f->l, "s", "1", "given", NULL, T0, LEDGER_ADDED);
 
 	assert_int_equal(ledger_get(f->l, "n", &o), 1);
+	assert_string_equal(o.intake_sku, "");
+	assert_int_equal(o.sku_confirmed, 0);
 	update_init(&u, ST_PENDING, "ORDER_IN_PROGRESS", EV_NONE, T0 + 1);
 	assert_int_equal(ledger_apply(f->l, &o, &u, T0), 0);	/* no sku */
 	assert_int_equal(ledger_get(f->l, "n", &o), 1);
 	assert_string_equal(o.sku, "");
+	assert_int_equal(o.sku_confirmed, 0);
 	u.sku = "from-toss";
-	assert_int_equal(ledger_apply(f->l, &o, &u, T0), 0);
-	u.sku = "later-other";
+	u.late_answers = 2;
 	assert_int_equal(ledger_apply(f->l, &o, &u, T0), 0);
 	assert_int_equal(ledger_get(f->l, "n", &o), 1);
 	assert_string_equal(o.sku, "from-toss");
+	assert_string_equal(o.intake_sku, "");
+	assert_int_equal(o.sku_confirmed, 1);
+	assert_int_equal(o.late_answers, 2);
+	u.sku = NULL;
+	u.late_answers = 0;
+	assert_int_equal(ledger_apply(f->l, &o, &u, T0), 0);
+	assert_int_equal(ledger_get(f->l, "n", &o), 1);
+	assert_string_equal(o.sku, "from-toss");
+	assert_int_equal(o.sku_confirmed, 1);
+	assert_int_equal(o.late_answers, 0);
 
 	assert_int_equal(ledger_get(f->l, "s", &o), 1);
+	assert_string_equal(o.sku, "given");
+	assert_string_equal(o.intake_sku, "given");
+	assert_int_equal(o.sku_confirmed, 0);
+	update_init(&u, ST_MISMATCH, "PAYMENT_COMPLETED", EV_MISMATCH, 0);
 	u.sku = "from-toss";
+	u.sku_mismatch = 1;
 	assert_int_equal(ledger_apply(f->l, &o, &u, T0), 0);
 	assert_int_equal(ledger_get(f->l, "s", &o), 1);
-	assert_string_equal(o.sku, "given");
+	assert_string_equal(o.sku, "from-toss");
+	assert_string_equal(o.intake_sku, "given");
+	assert_int_equal(o.sku_confirmed, 1);
+	assert_int_equal(ledger_stats(f->l, T0, &st), 0);
+	assert_int_equal(st.sku_mismatches, 1);
+	/* Again (a recheck): the event exists, nothing more is counted. */
+	assert_int_equal(ledger_apply(f->l, &o, &u, T0 + 1), 0);
+	assert_int_equal(ledger_stats(f->l, T0, &st), 0);
+	assert_int_equal(st.sku_mismatches, 1);
+	assert_int_equal(st.events_by_type[EV_MISMATCH], 1);
+}
+
+/* A ledger of schema version 1 (before skus were kept apart) migrates:
+ * every sku it holds is taken as the intake's, unconfirmed. */
+static void
+test_migrate_from_1(void **state)
+{
+	struct fixture	*f = *state;
+	struct order	 o;
+	char		*err = NULL, buf[64];
+
+	sql_exec(f->path, schema_migrations[0]);
+	sql_exec(f->path, "PRAGMA user_version = 1;"
+	    " INSERT INTO orders (order_id, user_key, sku, state, added_at,"
+	    " updated_at, granted_at) VALUES"
+	    " ('g', '1', 'ait.A', 'granted', 1, 2, 2),"
+	    " ('p', '1', NULL, 'pending', 1, 1, NULL)");
+	f->l = ledger_open(f->path, 0, &err);
+	if (f->l == NULL)
+		fail_msg("ledger_open: %s", err);
+	assert_int_equal(sql_int(f->path, "PRAGMA user_version"),
+	    (int64_t)schema_count);
+	assert_int_equal(ledger_get(f->l, "g", &o), 1);
+	assert_string_equal(o.sku, "ait.A");
+	assert_string_equal(o.intake_sku, "ait.A");
+	assert_int_equal(o.sku_confirmed, 0);
+	assert_int_equal(o.late_answers, 0);
+	assert_int_equal(o.state, ST_GRANTED);
+	assert_int_equal(ledger_get(f->l, "p", &o), 1);
+	assert_string_equal(o.intake_sku, "");
+	assert_string_equal(sql_text(f->path, "SELECT group_concat(name || '='"
+	    " || n) FROM counters", buf, sizeof(buf)), "sku_mismatch=0");
 }
 
 static void
@@ -1391,6 +1484,15 @@ test_refuse_incomplete(void **state)
 	    " DROP TRIGGER events_count_insert");
 	assert_refused(f, 0, "not a complete reconciled ledger: trigger"
 	    " events_count_insert is missing; restore it from a backup");
+	/* A column a migration added (which makes no object). */
+	sql_exec(f->path, "CREATE TRIGGER events_count_insert AFTER INSERT"
+	    " ON events BEGIN UPDATE event_counts SET n = n + 1"
+	    " WHERE type = NEW.type; END;"
+	    " ALTER TABLE orders DROP COLUMN late_answers");
+	want = "not a complete reconciled ledger: column orders.late_answers"
+	    " is missing; restore it from a backup";
+	assert_refused(f, 0, want);
+	assert_refused(f, 1, want);
 }
 
 /* Overwrites page pgno (1-based) of the closed ledger with zeros. */
@@ -1598,7 +1700,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_payload_exact, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_order_json, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_transitions, setup_open, teardown),
-		cmocka_unit_test_setup_teardown(test_sku_fill, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_sku_apply, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_from_1, setup_dir, teardown),
 		cmocka_unit_test_setup_teardown(test_apply_fields, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_cursors, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_replay, setup_open, teardown),

@@ -141,19 +141,26 @@ run_row(const struct config *cfg, const struct row *r, const char *where)
 	assert_int_equal(u.granted_at, r->granted_at);
 	assert_int_equal(u.refund_after_grant, r->refund_after_grant);
 	assert_int_equal(notes, r->notes);
+	assert_int_equal(u.sku_mismatch, 0);
 	if (r->status == ERR) {
 		assert_int_equal(u.status_seen, 0);
 		assert_null(u.toss_status);
 		assert_null(u.reason);
 		assert_null(u.determined_at);
 		assert_null(u.sku);
+		assert_int_equal(u.late_answers, o.late_answers);
 	} else {
 		/* Every answer is recorded, whatever it decides. */
 		assert_int_equal(u.status_seen, 1);
 		assert_ptr_equal(u.toss_status, a.status);
 		assert_ptr_equal(u.reason, a.reason);
 		assert_ptr_equal(u.determined_at, a.determined_at);
-		assert_ptr_equal(u.sku, a.sku);
+		/* Toss's sku is taken, except by an order granted without
+		 * one: it keeps what it was granted under. */
+		if (r->from == ST_GRANTED || r->from == ST_REFUNDED)
+			assert_null(u.sku);
+		else
+			assert_ptr_equal(u.sku, a.sku);
 	}
 }
 
@@ -182,10 +189,12 @@ test_from_pending(void **state)
 		    NOW + BO, 1, 0, 0, 0, 0 },
 		{ ST_PENDING, "ORDER_IN_PROGRESS", 24 * H - 1, ST_PENDING,
 		    EV_NONE, NOW + BO, 1, 0, 0, 0, 0 },
-		{ ST_PENDING, "ORDER_IN_PROGRESS", 24 * H, ST_EXPIRED,
-		    EV_EXPIRED, 0, 1, 0, 0, 0, POLICY_NOTE_EXPIRED },
-		{ ST_PENDING, "ORDER_IN_PROGRESS", 30 * D, ST_EXPIRED,
-		    EV_EXPIRED, 0, 1, 0, 0, 0, POLICY_NOTE_EXPIRED },
+		/* Past give_up_after, one answer ends nothing (test_expiry
+		 * has the rest). */
+		{ ST_PENDING, "ORDER_IN_PROGRESS", 24 * H, ST_PENDING,
+		    EV_NONE, NOW + BO, 1, 0, 0, 0, 0 },
+		{ ST_PENDING, "ORDER_IN_PROGRESS", 30 * D, ST_PENDING,
+		    EV_NONE, NOW + BO, 1, 0, 0, 0, 0 },
 		/* ERROR is an answer, but an error: never expires. */
 		{ ST_PENDING, "ERROR", M, ST_PENDING, EV_NONE, NOW + BO,
 		    0, 1, 0, 0, 0 },
@@ -199,10 +208,11 @@ test_from_pending(void **state)
 		    1, 0, 0, 0, 0 },
 		{ ST_PENDING, "NOT_FOUND", 10 * M - 1, ST_PENDING, EV_NONE,
 		    NOW + BO, 1, 0, 0, 0, 0 },
-		{ ST_PENDING, "NOT_FOUND", 10 * M, ST_NOT_FOUND, EV_NOT_FOUND,
-		    0, 1, 0, 0, 0, 0 },
-		{ ST_PENDING, "NOT_FOUND", 2 * D, ST_NOT_FOUND, EV_NOT_FOUND,
-		    0, 1, 0, 0, 0, 0 },
+		/* Past the grace, one answer ends nothing either. */
+		{ ST_PENDING, "NOT_FOUND", 10 * M, ST_PENDING, EV_NONE,
+		    NOW + BO, 1, 0, 0, 0, 0 },
+		{ ST_PENDING, "NOT_FOUND", 2 * D, ST_PENDING, EV_NONE,
+		    NOW + BO, 1, 0, 0, 0, 0 },
 		{ ST_PENDING, "MINIAPP_MISMATCH", M, ST_MISMATCH, EV_MISMATCH,
 		    0, 1, 0, 0, 0, 0 },
 		{ ST_PENDING, UNKNOWN_STATUS, M, ST_HELD, EV_HELD, NOW + SLOW,
@@ -230,8 +240,8 @@ test_from_held(void **state)
 		/* Understood again: back to pending. */
 		{ ST_HELD, "ORDER_IN_PROGRESS", M, ST_PENDING, EV_NONE,
 		    NOW + BO, 1, 0, 0, 0, 0 },
-		{ ST_HELD, "ORDER_IN_PROGRESS", 24 * H, ST_EXPIRED, EV_EXPIRED,
-		    0, 1, 0, 0, 0, POLICY_NOTE_EXPIRED },
+		{ ST_HELD, "ORDER_IN_PROGRESS", 24 * H, ST_PENDING, EV_NONE,
+		    NOW + BO, 1, 0, 0, 0, 0 },
 		{ ST_HELD, "ERROR", M, ST_HELD, EV_NONE, NOW + BO,
 		    0, 1, 0, 0, 0 },
 		{ ST_HELD, "ERROR", 30 * D, ST_HELD, EV_NONE, NOW + BO,
@@ -242,7 +252,7 @@ test_from_held(void **state)
 		    1, 0, 0, 0, 0 },
 		{ ST_HELD, "NOT_FOUND", M, ST_PENDING, EV_NONE, NOW + BO,
 		    1, 0, 0, 0, 0 },
-		{ ST_HELD, "NOT_FOUND", 10 * M, ST_NOT_FOUND, EV_NOT_FOUND, 0,
+		{ ST_HELD, "NOT_FOUND", 10 * M, ST_PENDING, EV_NONE, NOW + BO,
 		    1, 0, 0, 0, 0 },
 		{ ST_HELD, "MINIAPP_MISMATCH", M, ST_MISMATCH, EV_MISMATCH, 0,
 		    1, 0, 0, 0, 0 },
@@ -455,7 +465,9 @@ test_errors_never_change_state(void **state)
 	}
 }
 
-/* expired comes only from a real answer past give_up_after. */
+/* expired comes only from real answers past give_up_after: an outage
+ * expires nothing, and neither does the clock alone (a forward jump would
+ * put every pending order past the limit at once). */
 static void
 test_expiry(void **state)
 {
@@ -465,20 +477,140 @@ test_expiry(void **state)
 	double			 rv = R;
 	int			 i;
 
-	/* A week of outage: still pending. */
+	/* A week of outage: still pending, nothing counted. */
 	for (i = 0; i < 1000; i++) {
 		assert_int_equal(policy_decide(*state, &o, NULL,
 		    NOW + i * 10 * M, fixed_rnd, &rv, &u), 0);
 		assert_int_equal(u.new_state, ST_PENDING);
+		assert_int_equal(u.late_answers, 0);
 		o.errors++;
 	}
-	/* The first real answer past the limit expires it. */
+	/* POLICY_LATE_ANSWERS real answers past the limit expire it; those
+	 * before the last one leave it pending with the usual backoff. */
+	for (i = 1; i < POLICY_LATE_ANSWERS; i++) {
+		assert_int_equal(policy_decide(*state, &o, &a, NOW, fixed_rnd,
+		    &rv, &u), 0);
+		assert_int_equal(u.new_state, ST_PENDING);
+		assert_int_equal(u.event, EV_NONE);
+		assert_int_equal(u.late_answers, i);
+		assert_true(u.next_poll_at > NOW);
+		o.late_answers = u.late_answers;
+		o.polls++;
+	}
 	assert_int_equal(policy_decide(*state, &o, &a, NOW, fixed_rnd, &rv,
 	    &u), POLICY_NOTE_EXPIRED);
 	assert_int_equal(u.new_state, ST_EXPIRED);
 	assert_int_equal(u.event, EV_EXPIRED);
 	assert_int_equal(u.next_poll_at, 0);
 	assert_int_equal(u.count_poll, 1);
+	assert_int_equal(u.late_answers, POLICY_LATE_ANSWERS);
+
+	/* Errors and ERROR answers past the limit count for nothing. */
+	o = mkorder(ST_PENDING, 24 * H + 1);
+	o.late_answers = POLICY_LATE_ANSWERS - 1;
+	a = mkanswer("ERROR");
+	policy_decide(*state, &o, &a, NOW, fixed_rnd, &rv, &u);
+	assert_int_equal(u.new_state, ST_PENDING);
+	assert_int_equal(u.late_answers, POLICY_LATE_ANSWERS - 1);
+	policy_decide(*state, &o, NULL, NOW, fixed_rnd, &rv, &u);
+	assert_int_equal(u.late_answers, POLICY_LATE_ANSWERS - 1);
+}
+
+/* The injected clock jumps 30 days forward between two polls of an order
+ * added a minute ago: the next answers come in at the backoff's pace, and
+ * only the POLICY_LATE_ANSWERS-th of them expires it. A clock that comes
+ * back before the limit starts the count again. */
+static void
+test_expiry_clock_jump(void **state)
+{
+	struct config		*cfg = *state;
+	struct ledger_update	 u;
+	struct toss_answer	 a = mkanswer("ORDER_IN_PROGRESS");
+	struct order		 o = mkorder(ST_PENDING, M);
+	double			 rv = R;
+	int64_t			 t = NOW;
+	int			 i;
+
+	policy_decide(cfg, &o, &a, t, fixed_rnd, &rv, &u);
+	assert_int_equal(u.new_state, ST_PENDING);
+	assert_int_equal(u.late_answers, 0);
+
+	/* The jump: the very next poll, 30 days "later". */
+	t = u.next_poll_at + 30 * D;
+	o.polls++;
+	policy_decide(cfg, &o, &a, t, fixed_rnd, &rv, &u);
+	assert_int_equal(u.new_state, ST_PENDING);
+	assert_int_equal(u.event, EV_NONE);
+	assert_int_equal(u.late_answers, 1);
+	assert_true(u.next_poll_at > t);
+
+	/* The clock is put right: before the limit again, the count goes. */
+	o.late_answers = u.late_answers;
+	o.polls++;
+	t = NOW + 2 * M;
+	policy_decide(cfg, &o, &a, t, fixed_rnd, &rv, &u);
+	assert_int_equal(u.new_state, ST_PENDING);
+	assert_int_equal(u.late_answers, 0);
+
+	/* Jumped again and left there: expired on the third answer. */
+	o.late_answers = 0;
+	t += 30 * D;
+	for (i = 1; i <= POLICY_LATE_ANSWERS; i++) {
+		o.polls++;
+		policy_decide(cfg, &o, &a, t, fixed_rnd, &rv, &u);
+		assert_int_equal(u.late_answers, i);
+		if (i < POLICY_LATE_ANSWERS) {
+			assert_int_equal(u.new_state, ST_PENDING);
+			assert_int_equal(u.event, EV_NONE);
+			t = u.next_poll_at;
+		}
+		o.late_answers = u.late_answers;
+	}
+	assert_int_equal(u.new_state, ST_EXPIRED);
+	assert_int_equal(u.event, EV_EXPIRED);
+	assert_int_equal(u.next_poll_at, 0);
+}
+
+/* NOT_FOUND past not_found_grace settles the order as not_found, never to
+ * be polled again: like expiry, only on the POLICY_LATE_ANSWERS-th answer
+ * past the grace. A clock jump (or a first request delayed past the grace)
+ * leaves room for the payment Toss reports a moment later. */
+static void
+test_not_found_late(void **state)
+{
+	struct config		*cfg = *state;
+	struct ledger_update	 u;
+	struct toss_answer	 a = mkanswer("NOT_FOUND");
+	struct order		 o = mkorder(ST_PENDING, 30 * D);
+	double			 rv = R;
+	int			 i;
+
+	for (i = 1; i < POLICY_LATE_ANSWERS; i++) {
+		assert_int_equal(policy_decide(cfg, &o, &a, NOW, fixed_rnd,
+		    &rv, &u), 0);
+		assert_int_equal(u.new_state, ST_PENDING);
+		assert_int_equal(u.event, EV_NONE);
+		assert_int_equal(u.late_answers, i);
+		assert_int_equal(u.next_poll_at, NOW + BO);
+		o.late_answers = u.late_answers;
+	}
+	/* Paid after all: granted, the count starts over. */
+	a = mkanswer("PURCHASED");
+	policy_decide(cfg, &o, &a, NOW, fixed_rnd, &rv, &u);
+	assert_int_equal(u.new_state, ST_GRANTED);
+	assert_int_equal(u.late_answers, 0);
+	/* Or not found once more: settled. */
+	a = mkanswer("NOT_FOUND");
+	policy_decide(cfg, &o, &a, NOW, fixed_rnd, &rv, &u);
+	assert_int_equal(u.new_state, ST_NOT_FOUND);
+	assert_int_equal(u.event, EV_NOT_FOUND);
+	assert_int_equal(u.next_poll_at, 0);
+	/* Within the grace nothing counts, and the count is reset. */
+	o = mkorder(ST_PENDING, M);
+	o.late_answers = 2;
+	policy_decide(cfg, &o, &a, NOW, fixed_rnd, &rv, &u);
+	assert_int_equal(u.new_state, ST_PENDING);
+	assert_int_equal(u.late_answers, 0);
 }
 
 static void
@@ -557,7 +689,7 @@ test_refund_schedule(void **state)
 {
 	struct config		*cfg = *state;
 	/* Hours after the grant: doubling from 1h, then every 7d (168h),
-	 * then the last check exactly at the end of the 90d watch. */
+	 * then a check exactly at the end of the 90d watch. */
 	static const int64_t	 hours[] = {
 		1, 2, 4, 8, 16, 32, 64, 128, 256, 424, 592, 760, 928, 1096,
 		1264, 1432, 1600, 1768, 1936, 2104, 2160
@@ -579,7 +711,13 @@ test_refund_schedule(void **state)
 	assert_int_equal(policy_refund_next(cfg, g, t), 0);
 	assert_int_equal(policy_refund_next(cfg, g, g + 90 * D), 0);
 	assert_int_equal(policy_refund_next(cfg, g, g + 91 * D), 0);
-	assert_int_equal(policy_refund_next(cfg, g, g + 90 * D - 1), g + 90 * D);
+	/* The end too close to the last check: refund_check_min after it. */
+	assert_int_equal(policy_refund_next(cfg, g, g + 90 * D - 1),
+	    g + 90 * D - 1 + H);
+	assert_int_equal(policy_refund_next(cfg, g, g + 90 * D - H),
+	    g + 90 * D);
+	assert_int_equal(policy_refund_next(cfg, g, g + 90 * D - H + 1),
+	    g + 90 * D + 1);
 	assert_int_equal(policy_refund_next(cfg, g, g + 30 * M), g + 90 * M);
 	/* A full 7d step that would end just past the watch, or right on it. */
 	assert_int_equal(policy_refund_next(cfg, g, g + 83 * D + 1), g + 90 * D);
@@ -602,20 +740,78 @@ test_refund_schedule(void **state)
 		assert_int_equal(u.new_state, ST_GRANTED);
 		assert_int_equal(u.event, EV_NONE);
 		assert_int_equal(u.granted_at, 0);
+		o.late_answers = u.late_answers;
 	}
+	/* The check at the end was the first answer past it: the watch
+	 * ends with the POLICY_LATE_ANSWERS-th, refund_check_min apart. */
+	assert_int_equal(o.late_answers, 1);
+	for (i = 1; i < POLICY_LATE_ANSWERS; i++) {
+		assert_int_equal(u.next_poll_at, g + 90 * D + (int64_t)i * H);
+		policy_decide(cfg, &o, &a, u.next_poll_at, fixed_rnd, &rv, &u);
+		assert_int_equal(u.new_state, ST_GRANTED);
+		assert_int_equal(u.event, EV_NONE);
+		o.late_answers = u.late_answers;
+	}
+	assert_int_equal(o.late_answers, POLICY_LATE_ANSWERS);
 	assert_int_equal(u.next_poll_at, 0);
 
-	/* An anomaly at the end of the watch: reported, nothing more to do. */
+	/* An anomaly as the last answer past the end: reported, nothing
+	 * more to do. */
 	a = mkanswer("FAILED");
+	o.late_answers = POLICY_LATE_ANSWERS - 1;
 	policy_decide(cfg, &o, &a, g + 90 * D, fixed_rnd, &rv, &u);
 	assert_int_equal(u.event, EV_ANOMALY);
 	assert_int_equal(u.next_poll_at, 0);
 }
 
-/* Errors on a granted order retry with backoff, but never later than the
- * refund schedule's next check, and not at all once the watch is over. */
+/* A forward jump of the clock past a granted order's refund watch ends
+ * nothing at the next poll: the watch goes on until POLICY_LATE_ANSWERS
+ * real answers came after its end, so a refund seen by one of them is
+ * still caught. */
 static void
-test_granted_error_capped(void **state)
+test_watch_clock_jump(void **state)
+{
+	struct config		*cfg = *state;
+	struct ledger_update	 u;
+	struct toss_answer	 a = mkanswer("PAYMENT_COMPLETED");
+	struct order		 o = mkorder(ST_GRANTED, 4 * H);
+	double			 rv = R;
+	int64_t			 t;
+
+	/* Granted 3h ago; the clock says 100 days later. */
+	t = NOW + 100 * D;
+	policy_decide(cfg, &o, &a, t, fixed_rnd, &rv, &u);
+	assert_int_equal(u.new_state, ST_GRANTED);
+	assert_int_equal(u.late_answers, 1);
+	assert_int_equal(u.next_poll_at, t + H);
+
+	/* Errors past the end do not count and do not end the watch. */
+	o.late_answers = u.late_answers;
+	policy_decide(cfg, &o, NULL, t + H, fixed_rnd, &rv, &u);
+	assert_int_equal(u.late_answers, 1);
+	assert_int_equal(u.next_poll_at, t + H + BO);
+
+	/* The second answer is a refund: caught. */
+	a = mkanswer("REFUNDED");
+	policy_decide(cfg, &o, &a, t + H + BO, fixed_rnd, &rv, &u);
+	assert_int_equal(u.new_state, ST_REFUNDED);
+	assert_int_equal(u.event, EV_REFUND);
+	assert_int_equal(u.refund_after_grant, 1);
+
+	/* An answer before the end again (the clock put right) resets the
+	 * count. */
+	a = mkanswer("PAYMENT_COMPLETED");
+	o.late_answers = 2;
+	policy_decide(cfg, &o, &a, NOW, fixed_rnd, &rv, &u);
+	assert_int_equal(u.late_answers, 0);
+	assert_int_equal(u.next_poll_at, NOW + 3 * H);
+}
+
+/* Errors on a granted order wait for the backoff, whatever the refund
+ * schedule says: a re-check that failed just before the end of the watch
+ * is not tried again at the end, milliseconds later. */
+static void
+test_granted_error_backoff(void **state)
 {
 	struct config		*cfg = *state;
 	struct ledger_update	 u;
@@ -623,32 +819,35 @@ test_granted_error_capped(void **state)
 	struct order		 o = mkorder(ST_GRANTED, 100 * D);
 	double			 rv = R;
 
-	/* 100s left of the watch, backoff 225s: capped at the watch's end. */
-	o.granted_at = NOW - 90 * D + 100 * S;
+	/* 34 ms left of the watch, backoff 225s: the backoff. */
+	o.granted_at = NOW - 90 * D + 34;
 	o.polls = 20;
 	o.errors = 3;
 	policy_decide(cfg, &o, NULL, NOW, fixed_rnd, &rv, &u);
 	assert_int_equal(u.new_state, ST_GRANTED);
 	assert_int_equal(u.count_error, 1);
-	assert_int_equal(u.next_poll_at, NOW + 100 * S);
+	assert_int_equal(u.next_poll_at, NOW + 225 * S);
 	policy_decide(cfg, &o, &a, NOW, fixed_rnd, &rv, &u);
 	assert_int_equal(u.count_error, 1);
 	assert_int_equal(u.count_poll, 0);
-	assert_int_equal(u.next_poll_at, NOW + 100 * S);
+	assert_int_equal(u.next_poll_at, NOW + 225 * S);
 
-	/* Watch over: nothing left to do. */
+	/* Watch over: an error is no answer, so it goes on, at the
+	 * backoff's pace, until answers end it. */
 	o.granted_at = NOW - 90 * D;
 	policy_decide(cfg, &o, NULL, NOW, fixed_rnd, &rv, &u);
 	assert_int_equal(u.new_state, ST_GRANTED);
-	assert_int_equal(u.next_poll_at, 0);
+	assert_int_equal(u.next_poll_at, NOW + 225 * S);
+	assert_int_equal(u.late_answers, 0);
 	policy_decide(cfg, &o, &a, NOW, fixed_rnd, &rv, &u);
-	assert_int_equal(u.next_poll_at, 0);
+	assert_int_equal(u.next_poll_at, NOW + 225 * S);
+	assert_int_equal(u.late_answers, 0);
 
-	/* A schedule step shorter than the backoff caps it too. */
+	/* A schedule step shorter than the backoff does not shorten it. */
 	cfg->refund_check_min_ms = 1 * S;
 	o.granted_at = NOW;
 	policy_decide(cfg, &o, NULL, NOW, fixed_rnd, &rv, &u);
-	assert_int_equal(u.next_poll_at, NOW + 1 * S);
+	assert_int_equal(u.next_poll_at, NOW + 225 * S);
 
 	/* Otherwise the plain backoff. */
 	cfg->refund_check_min_ms = H;
@@ -657,6 +856,123 @@ test_granted_error_capped(void **state)
 	o.errors = 0;
 	policy_decide(cfg, &o, NULL, NOW, fixed_rnd, &rv, &u);
 	assert_int_equal(u.next_poll_at, NOW + 1500);
+}
+
+/* Toss decides what was bought. Every path an answer's sku can take: the
+ * order's sku afterwards (NULL: unchanged), and whether it is a mismatch. */
+static void
+test_sku(void **state)
+{
+	static const struct {
+		enum order_state from;
+		const char	*sku;		/* the order's */
+		const char	*intake;	/* the intake's */
+		int		 confirmed;
+		const char	*status;
+		const char	*toss;		/* the answer's ("" none) */
+		enum order_state to;
+		enum event_type	 event;
+		const char	*want_sku;	/* NULL: unchanged */
+		int		 notes;
+	} t[] = {
+		/* Toss agrees with the intake: granted, now confirmed. */
+		{ ST_PENDING, "A", "A", 0, "PAYMENT_COMPLETED", "A",
+		    ST_GRANTED, EV_GRANT, "A", 0 },
+		/* Toss names another: never granted, whatever the status. */
+		{ ST_PENDING, "A", "A", 0, "PAYMENT_COMPLETED", "B",
+		    ST_MISMATCH, EV_MISMATCH, "B", POLICY_NOTE_SKU },
+		{ ST_PENDING, "A", "A", 0, "PURCHASED", "B",
+		    ST_MISMATCH, EV_MISMATCH, "B", POLICY_NOTE_SKU },
+		{ ST_PENDING, "A", "A", 0, "ORDER_IN_PROGRESS", "B",
+		    ST_MISMATCH, EV_MISMATCH, "B", POLICY_NOTE_SKU },
+		{ ST_PENDING, "A", "A", 0, "REFUNDED", "B",
+		    ST_MISMATCH, EV_MISMATCH, "B", POLICY_NOTE_SKU },
+		{ ST_HELD, "A", "A", 0, "PURCHASED", "B",
+		    ST_MISMATCH, EV_MISMATCH, "B", POLICY_NOTE_SKU },
+		{ ST_FAILED, "A", "A", 0, "PURCHASED", "B",
+		    ST_MISMATCH, EV_MISMATCH, "B", POLICY_NOTE_SKU },
+		/* A recheck of a sku mismatch: still one. */
+		{ ST_MISMATCH, "B", "A", 1, "PAYMENT_COMPLETED", "B",
+		    ST_MISMATCH, EV_MISMATCH, "B", POLICY_NOTE_SKU },
+		/* No sku at intake: Toss's is taken. */
+		{ ST_PENDING, "", "", 0, "PAYMENT_COMPLETED", "B",
+		    ST_GRANTED, EV_GRANT, "B", 0 },
+		/* No sku from Toss: the intake's, unconfirmed. */
+		{ ST_PENDING, "A", "A", 0, "PAYMENT_COMPLETED", "",
+		    ST_GRANTED, EV_GRANT, NULL, 0 },
+		{ ST_PENDING, "B", "", 1, "PURCHASED", "",
+		    ST_GRANTED, EV_GRANT, NULL, 0 },
+		/* Toss contradicts the sku it named before. */
+		{ ST_PENDING, "B", "", 1, "PAYMENT_COMPLETED", "C",
+		    ST_MISMATCH, EV_MISMATCH, "C", POLICY_NOTE_SKU },
+		{ ST_FAILED, "A", "A", 0, "PURCHASED", "A",
+		    ST_GRANTED, EV_GRANT, "A", 0 },
+		/* Granted: the sku it was granted under stays. */
+		{ ST_GRANTED, "A", "A", 1, "PAYMENT_COMPLETED", "A",
+		    ST_GRANTED, EV_NONE, NULL, 0 },
+		{ ST_GRANTED, "A", "A", 0, "PURCHASED", "A",
+		    ST_GRANTED, EV_NONE, "A", 0 },
+		{ ST_GRANTED, "", "", 0, "PURCHASED", "B",
+		    ST_GRANTED, EV_NONE, NULL, 0 },
+		{ ST_GRANTED, "A", "A", 1, "PAYMENT_COMPLETED", "B",
+		    ST_GRANTED, EV_ANOMALY, NULL,
+		    POLICY_NOTE_SKU | POLICY_NOTE_ANOMALY },
+		{ ST_GRANTED, "A", "A", 0, "PURCHASED", "B",
+		    ST_GRANTED, EV_ANOMALY, NULL,
+		    POLICY_NOTE_SKU | POLICY_NOTE_ANOMALY },
+		{ ST_GRANTED, "A", "A", 1, "ORDER_IN_PROGRESS", "B",
+		    ST_GRANTED, EV_ANOMALY, NULL,
+		    POLICY_NOTE_SKU | POLICY_NOTE_ANOMALY },
+		{ ST_GRANTED, "A", "A", 1, "ERROR", "B",
+		    ST_GRANTED, EV_ANOMALY, NULL,
+		    POLICY_NOTE_SKU | POLICY_NOTE_ANOMALY },
+		/* A refund keeps the sku of the grant. */
+		{ ST_GRANTED, "A", "A", 1, "REFUNDED", "A",
+		    ST_REFUNDED, EV_REFUND, NULL, 0 },
+		{ ST_GRANTED, "A", "A", 1, "REFUNDED", "B",
+		    ST_REFUNDED, EV_REFUND, NULL, POLICY_NOTE_SKU },
+		{ ST_GRANTED, "A", "", 0, "REFUNDED", "",
+		    ST_REFUNDED, EV_REFUND, NULL, 0 },
+		{ ST_REFUNDED, "A", "A", 1, "REFUNDED", "B",
+		    ST_REFUNDED, EV_ANOMALY, NULL,
+		    POLICY_NOTE_SKU | POLICY_NOTE_ANOMALY },
+		{ ST_REFUNDED, "A", "A", 1, "PURCHASED", "B",
+		    ST_REFUNDED, EV_ANOMALY, NULL,
+		    POLICY_NOTE_SKU | POLICY_NOTE_ANOMALY },
+	};
+	struct ledger_update	 u;
+	struct toss_answer	 a;
+	struct order		 o;
+	double			 rv = R;
+	size_t			 i;
+	int			 notes;
+
+	for (i = 0; i < sizeof t / sizeof t[0]; i++) {
+		o = mkorder(t[i].from, H);
+		util_strlcpy(o.sku, t[i].sku, sizeof o.sku);
+		util_strlcpy(o.intake_sku, t[i].intake, sizeof o.intake_sku);
+		o.sku_confirmed = t[i].confirmed;
+		a = mkanswer(t[i].status);
+		util_strlcpy(a.sku, t[i].toss, sizeof a.sku);
+		notes = policy_decide(*state, &o, &a, NOW, fixed_rnd, &rv, &u);
+		if (u.new_state != t[i].to || u.event != t[i].event ||
+		    notes != t[i].notes)
+			print_error("row %zu: got %s/%s notes %d\n", i,
+			    order_state_name(u.new_state), order_event_name(u.event),
+			    notes);
+		assert_int_equal(u.new_state, t[i].to);
+		assert_int_equal(u.event, t[i].event);
+		assert_int_equal(notes, t[i].notes);
+		assert_int_equal(u.sku_mismatch,
+		    (t[i].notes & POLICY_NOTE_SKU) != 0);
+		if (t[i].want_sku == NULL)
+			assert_null(u.sku);
+		else
+			assert_string_equal(u.sku, t[i].want_sku);
+		if (t[i].to == ST_MISMATCH)
+			assert_int_equal(u.next_poll_at, 0);
+		assert_int_equal(u.granted_at, t[i].event == EV_GRANT ? NOW : 0);
+	}
 }
 
 int
@@ -678,11 +994,18 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_errors_never_change_state,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expiry, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_expiry_clock_jump, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_not_found_late, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_backoff, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refund_schedule, setup,
 		    teardown),
-		cmocka_unit_test_setup_teardown(test_granted_error_capped,
+		cmocka_unit_test_setup_teardown(test_granted_error_backoff,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_watch_clock_jump, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_sku, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

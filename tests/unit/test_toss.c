@@ -16,6 +16,8 @@
 #define OID	"13c9a1ff-2baa-4495-bbfa-a0826ba8c7c0"
 #define SKU	"ait.0000010000.af647449.3bd55cfd00.0000000475"
 #define WRAP(inner)	"{\"resultType\":\"SUCCESS\",\"success\":{" inner "}}"
+/* A SUCCESS answer about OID. */
+#define ANSWER(inner)	WRAP("\"orderId\":\"" OID "\"," inner)
 
 static struct toss_answer	 ans;
 
@@ -356,7 +358,7 @@ test_http_codes(void **state)
 static void
 test_bodies_not_json(void **state)
 {
-	static const char	 nul[] = WRAP("\"status\":\"PURCHASED\"") "\0";
+	static const char	 nul[] = ANSWER("\"status\":\"PURCHASED\"") "\0";
 	static const char	 nul2[] = "{\"resultType\":\"SU\0CCESS\"}";
 
 	expect(200, "", TOSS_MALFORMED, TOSS_PERR_EMPTY);
@@ -371,17 +373,17 @@ test_bodies_not_json(void **state)
 	expect(200, "{", TOSS_MALFORMED, TOSS_PERR_NOT_JSON);
 
 	/* Trailing garbage, a second document; trailing space is fine. */
-	expect(200, WRAP("\"status\":\"PURCHASED\"") "x", TOSS_MALFORMED,
+	expect(200, ANSWER("\"status\":\"PURCHASED\"") "x", TOSS_MALFORMED,
 	    TOSS_PERR_NOT_JSON);
-	expect(200, WRAP("\"status\":\"PURCHASED\"") " ,", TOSS_MALFORMED,
+	expect(200, ANSWER("\"status\":\"PURCHASED\"") " ,", TOSS_MALFORMED,
 	    TOSS_PERR_NOT_JSON);
-	expect(200, WRAP("\"status\":\"PURCHASED\"") "{}", TOSS_MALFORMED,
+	expect(200, ANSWER("\"status\":\"PURCHASED\"") "{}", TOSS_MALFORMED,
 	    TOSS_PERR_NOT_JSON);
-	expect(500, WRAP("\"status\":\"PURCHASED\"") "}", TOSS_HTTP_ERROR,
+	expect(500, ANSWER("\"status\":\"PURCHASED\"") "}", TOSS_HTTP_ERROR,
 	    TOSS_PERR_NOT_JSON);
-	expect(200, WRAP("\"status\":\"PURCHASED\"") " \r\n\t\n", TOSS_STATUS,
+	expect(200, ANSWER("\"status\":\"PURCHASED\"") " \r\n\t\n", TOSS_STATUS,
 	    TOSS_PERR_NONE);
-	expect(200, "\n " WRAP("\"status\":\"PURCHASED\""), TOSS_STATUS,
+	expect(200, "\n " ANSWER("\"status\":\"PURCHASED\""), TOSS_STATUS,
 	    TOSS_PERR_NONE);
 
 	/* A NUL byte anywhere is not JSON (C strings would stop there). */
@@ -393,8 +395,8 @@ test_bodies_not_json(void **state)
 	assert_int_equal(ans.perr, TOSS_PERR_NOT_JSON);
 
 	/* The length is what counts, not a terminating NUL. */
-	toss_parse(200, WRAP("\"status\":\"PURCHASED\"") "garbage",
-	    strlen(WRAP("\"status\":\"PURCHASED\"")), OID, &ans);
+	toss_parse(200, ANSWER("\"status\":\"PURCHASED\"") "garbage",
+	    strlen(ANSWER("\"status\":\"PURCHASED\"")), OID, &ans);
 	assert_int_equal(ans.kind, TOSS_STATUS);
 	toss_parse(200, "{}", 1, OID, &ans);
 	assert_int_equal(ans.perr, TOSS_PERR_NOT_JSON);
@@ -403,7 +405,7 @@ test_bodies_not_json(void **state)
 	expect(200, "OK", TOSS_MALFORMED, TOSS_PERR_NOT_JSON);
 	expect(200, "{\"resultType\":\"SUCCESS\",}", TOSS_MALFORMED,
 	    TOSS_PERR_NOT_JSON);
-	expect(200, "\xef\xbb\xbf" WRAP("\"status\":\"PURCHASED\""),
+	expect(200, "\xef\xbb\xbf" ANSWER("\"status\":\"PURCHASED\""),
 	    TOSS_MALFORMED, TOSS_PERR_NOT_JSON);
 	expect(200, "{\"resultType\":\"SUCCESS\",\"success\":{\"status\":"
 	    "\"PURCHASED\",/* c */\"x\":1}}", TOSS_MALFORMED,
@@ -414,7 +416,7 @@ static void
 test_bodies_not_object(void **state)
 {
 	expect(200, "[]", TOSS_MALFORMED, TOSS_PERR_NOT_OBJECT);
-	expect(200, "[" WRAP("\"status\":\"PURCHASED\"") "]", TOSS_MALFORMED,
+	expect(200, "[" ANSWER("\"status\":\"PURCHASED\"") "]", TOSS_MALFORMED,
 	    TOSS_PERR_NOT_OBJECT);
 	expect(200, "42", TOSS_MALFORMED, TOSS_PERR_NOT_OBJECT);
 	expect(200, "-1.5e3", TOSS_MALFORMED, TOSS_PERR_NOT_OBJECT);
@@ -453,36 +455,36 @@ test_wrong_types(void **state)
 		{ "{\"resultType\":\"SUCCESS\",\"status\":\"PURCHASED\"}",
 		    TOSS_PERR_NO_SUCCESS },
 		{ WRAP(""), TOSS_PERR_NO_STATUS },
-		{ WRAP("\"status\":null"), TOSS_PERR_NO_STATUS },
-		{ WRAP("\"status\":1"), TOSS_PERR_NO_STATUS },
-		{ WRAP("\"status\":true"), TOSS_PERR_NO_STATUS },
-		{ WRAP("\"status\":{}"), TOSS_PERR_NO_STATUS },
-		{ WRAP("\"status\":[\"PURCHASED\"]"), TOSS_PERR_NO_STATUS },
+		{ ANSWER("\"status\":null"), TOSS_PERR_NO_STATUS },
+		{ ANSWER("\"status\":1"), TOSS_PERR_NO_STATUS },
+		{ ANSWER("\"status\":true"), TOSS_PERR_NO_STATUS },
+		{ ANSWER("\"status\":{}"), TOSS_PERR_NO_STATUS },
+		{ ANSWER("\"status\":[\"PURCHASED\"]"), TOSS_PERR_NO_STATUS },
 		{ WRAP("\"orderId\":1,\"status\":\"PURCHASED\""),
 		    TOSS_PERR_BAD_FIELD },
 		{ WRAP("\"orderId\":[\"" OID "\"],\"status\":\"PURCHASED\""),
 		    TOSS_PERR_BAD_FIELD },
-		{ WRAP("\"status\":\"PURCHASED\",\"sku\":1"),
+		{ ANSWER("\"status\":\"PURCHASED\",\"sku\":1"),
 		    TOSS_PERR_BAD_FIELD },
-		{ WRAP("\"status\":\"PURCHASED\",\"sku\":{}"),
+		{ ANSWER("\"status\":\"PURCHASED\",\"sku\":{}"),
 		    TOSS_PERR_BAD_FIELD },
-		{ WRAP("\"status\":\"PURCHASED\",\"sku\":false"),
+		{ ANSWER("\"status\":\"PURCHASED\",\"sku\":false"),
 		    TOSS_PERR_BAD_FIELD },
-		{ WRAP("\"status\":\"PURCHASED\",\"sku\":\"a\\nb\""),
+		{ ANSWER("\"status\":\"PURCHASED\",\"sku\":\"a\\nb\""),
 		    TOSS_PERR_BAD_FIELD },
-		{ WRAP("\"status\":\"PURCHASED\",\"sku\":\"a\\u0000b\""),
+		{ ANSWER("\"status\":\"PURCHASED\",\"sku\":\"a\\u0000b\""),
 		    TOSS_PERR_BAD_FIELD },
-		{ WRAP("\"status\":\"PURCHASED\",\"reason\":1"),
+		{ ANSWER("\"status\":\"PURCHASED\",\"reason\":1"),
 		    TOSS_PERR_BAD_FIELD },
-		{ WRAP("\"status\":\"PURCHASED\",\"reason\":[]"),
+		{ ANSWER("\"status\":\"PURCHASED\",\"reason\":[]"),
 		    TOSS_PERR_BAD_FIELD },
-		{ WRAP("\"status\":\"PURCHASED\",\"reason\":{\"ko\":\"x\"}"),
+		{ ANSWER("\"status\":\"PURCHASED\",\"reason\":{\"ko\":\"x\"}"),
 		    TOSS_PERR_BAD_FIELD },
-		{ WRAP("\"status\":\"PURCHASED\",\"statusDeterminedAt\":"
+		{ ANSWER("\"status\":\"PURCHASED\",\"statusDeterminedAt\":"
 		    "1757663832000"), TOSS_PERR_BAD_TIME },
-		{ WRAP("\"status\":\"PURCHASED\",\"statusDeterminedAt\":[]"),
+		{ ANSWER("\"status\":\"PURCHASED\",\"statusDeterminedAt\":[]"),
 		    TOSS_PERR_BAD_TIME },
-		{ WRAP("\"status\":\"PURCHASED\",\"statusDeterminedAt\":"
+		{ ANSWER("\"status\":\"PURCHASED\",\"statusDeterminedAt\":"
 		    "\"yesterday\""), TOSS_PERR_BAD_TIME },
 	};
 	size_t	 i;
@@ -494,7 +496,7 @@ test_wrong_types(void **state)
 	}
 
 	/* Nulls for optional fields are as good as absent. */
-	expect(200, WRAP("\"orderId\":null,\"status\":\"PURCHASED\","
+	expect(200, ANSWER("\"status\":\"PURCHASED\","
 	    "\"sku\":null,\"reason\":null,\"statusDeterminedAt\":null"),
 	    TOSS_STATUS, TOSS_PERR_NONE);
 	assert_string_equal(ans.status, "PURCHASED");
@@ -504,7 +506,7 @@ test_wrong_types(void **state)
 
 	/* Unknown fields are ignored; so is another top-level key. */
 	expect(200, "{\"traceId\":\"x\",\"resultType\":\"SUCCESS\",\"success\":"
-	    "{\"status\":\"PURCHASED\",\"amount\":1000,\"extra\":{\"a\":[1]}}}",
+	    "{\"orderId\":\"" OID "\",\"status\":\"PURCHASED\",\"amount\":1000,\"extra\":{\"a\":[1]}}}",
 	    TOSS_STATUS, TOSS_PERR_NONE);
 }
 
@@ -535,10 +537,10 @@ test_status_values(void **state)
 	size_t	 i;
 
 	for (i = 0; i < sizeof t / sizeof t[0]; i++) {
-		body = malloc(strlen(t[i].json) + 64);
+		body = malloc(strlen(t[i].json) + 128);
 		assert_non_null(body);
-		snprintf(body, strlen(t[i].json) + 64,
-		    WRAP("\"status\":%s"), t[i].json);
+		snprintf(body, strlen(t[i].json) + 128,
+		    ANSWER("\"status\":%s"), t[i].json);
 		expect(200, body, t[i].perr == TOSS_PERR_NONE ? TOSS_STATUS :
 		    TOSS_MALFORMED, t[i].perr);
 		free(body);
@@ -551,7 +553,7 @@ test_status_values(void **state)
 	snprintf(q, STATUS_MAX + 3, "\"%s\"", s);
 	body = malloc(STATUS_MAX + 128);
 	assert_non_null(body);
-	snprintf(body, STATUS_MAX + 128, WRAP("\"status\":%s"), q);
+	snprintf(body, STATUS_MAX + 128, ANSWER("\"status\":%s"), q);
 	expect(200, body, TOSS_STATUS, TOSS_PERR_NONE);
 	assert_string_equal(ans.status, s);
 	free(body);
@@ -561,7 +563,7 @@ test_status_values(void **state)
 	s = repeat("A", STATUS_MAX + 1);
 	body = malloc(STATUS_MAX + 128);
 	assert_non_null(body);
-	snprintf(body, STATUS_MAX + 128, WRAP("\"status\":\"%s\""), s);
+	snprintf(body, STATUS_MAX + 128, ANSWER("\"status\":\"%s\""), s);
 	expect(200, body, TOSS_MALFORMED, TOSS_PERR_BAD_STATUS);
 	free(body);
 	free(s);
@@ -585,12 +587,78 @@ test_order_id(void **state)
 	expect(500, WRAP("\"orderId\":\"x\",\"status\":\"PURCHASED\""),
 	    TOSS_HTTP_ERROR, TOSS_PERR_ORDER_ID);
 
-	/* Absent orderId: accepted. The same id escaped: the same id. */
-	expect(200, WRAP("\"status\":\"PURCHASED\""), TOSS_STATUS,
-	    TOSS_PERR_NONE);
+	/* A verdict names its order: absent or null, it could be any. */
+	expect(200, WRAP("\"status\":\"PURCHASED\""), TOSS_MALFORMED,
+	    TOSS_PERR_NO_ORDER_ID);
+	expect(200, WRAP("\"orderId\":null,\"status\":\"PAYMENT_COMPLETED\","
+	    "\"sku\":\"" SKU "\""), TOSS_MALFORMED, TOSS_PERR_NO_ORDER_ID);
+	expect(500, WRAP("\"status\":\"PURCHASED\""), TOSS_HTTP_ERROR,
+	    TOSS_PERR_NO_ORDER_ID);
+	/* Only the orderId check is skipped when none was asked about. */
+	toss_parse(200, WRAP("\"status\":\"PURCHASED\""),
+	    strlen(WRAP("\"status\":\"PURCHASED\"")), NULL, &ans);
+	assert_int_equal(ans.kind, TOSS_STATUS);
+
+	/* The same id escaped: the same id. */
 	expect(200, WRAP("\"orderId\":\"13c9a1ff\\u002d2baa-4495-bbfa-"
 	    "a0826ba8c7c0\",\"status\":\"PURCHASED\""), TOSS_STATUS,
 	    TOSS_PERR_NONE);
+}
+
+/* A key given twice in any object makes the answer malformed: json-c
+ * would keep the last one without a word. */
+static void
+test_duplicate_keys(void **state)
+{
+	static const struct {
+		const char	*body;
+		enum toss_perr	 perr;	/* TOSS_PERR_NONE: a clean answer */
+	} t[] = {
+		{ WRAP("\"orderId\":\"x\",\"orderId\":\"" OID "\","
+		    "\"status\":\"PURCHASED\""), TOSS_PERR_DUP_KEY },
+		{ WRAP("\"orderId\":\"" OID "\",\"orderId\":\"" OID "\","
+		    "\"status\":\"PURCHASED\""), TOSS_PERR_DUP_KEY },
+		{ ANSWER("\"status\":\"FAILED\",\"status\":\"PURCHASED\""),
+		    TOSS_PERR_DUP_KEY },
+		{ ANSWER("\"status\":\"PURCHASED\",\"sku\":\"a\","
+		    "\"sku\":\"b\""), TOSS_PERR_DUP_KEY },
+		/* The same key spelled with an escape is the same key. */
+		{ ANSWER("\"status\":\"PURCHASED\",\"st\\u0061tus\":"
+		    "\"FAILED\""), TOSS_PERR_DUP_KEY },
+		{ ANSWER("\"status\":\"PURCHASED\",\"x\":null,\"x\":null"),
+		    TOSS_PERR_DUP_KEY },
+		/* In an object nested anywhere, and at the top. */
+		{ ANSWER("\"status\":\"PURCHASED\",\"extra\":[{\"a\":1,"
+		    "\"a\":{\"b\":[1]}}]"), TOSS_PERR_DUP_KEY },
+		{ ANSWER("\"status\":\"PURCHASED\",\"extra\":{\"a\":{"
+		    "\"b\":1,\"b\":2}}"), TOSS_PERR_DUP_KEY },
+		{ "{\"resultType\":\"FAIL\",\"resultType\":\"SUCCESS\","
+		    "\"success\":{\"orderId\":\"" OID "\",\"status\":"
+		    "\"PURCHASED\"}}", TOSS_PERR_DUP_KEY },
+		{ "{\"resultType\":\"SUCCESS\",\"success\":{\"orderId\":\""
+		    OID "\",\"status\":\"FAILED\"},\"success\":{\"orderId\":"
+		    "\"" OID "\",\"status\":\"PURCHASED\"}}", TOSS_PERR_DUP_KEY },
+		{ "{\"resultType\":\"FAIL\",\"error\":{\"errorCode\":\"A\","
+		    "\"errorCode\":\"B\"}}", TOSS_PERR_DUP_KEY },
+		/* Colons and quotes inside strings are no members. */
+		{ ANSWER("\"status\":\"PURCHASED\",\"reason\":\"a:b \\\":\\\\"
+		    ":\",\"extra\":{\"k:\":\":\",\"k\":\"\\\"k\\\":\"}"),
+		    TOSS_PERR_NONE },
+		/* Equal keys in different objects are fine. */
+		{ ANSWER("\"status\":\"PURCHASED\",\"extra\":[{\"a\":1},"
+		    "{\"a\":1}],\"a\":{\"a\":{\"a\":1}}"), TOSS_PERR_NONE },
+	};
+	size_t	 i;
+
+	for (i = 0; i < sizeof t / sizeof t[0]; i++) {
+		if (t[i].perr == TOSS_PERR_NONE) {
+			expect(200, t[i].body, TOSS_STATUS, TOSS_PERR_NONE);
+			assert_string_equal(ans.status, "PURCHASED");
+			continue;
+		}
+		expect(200, t[i].body, TOSS_MALFORMED, t[i].perr);
+		expect(500, t[i].body, TOSS_HTTP_ERROR, t[i].perr);
+	}
 }
 
 static void
@@ -598,16 +666,16 @@ test_invalid_utf8(void **state)
 {
 	/* Bytes json-c 0.16 lets through are refused too. */
 	static const char	*bad[] = {
-		WRAP("\"status\":\"PURCHASED\",\"reason\":\"\xff\""),
-		WRAP("\"status\":\"PURCHASED\",\"reason\":\"\xea\xb2\""),
-		WRAP("\"status\":\"PURCHASED\",\"reason\":\"\xc0\xaf\""),
-		WRAP("\"status\":\"PURCHASED\",\"reason\":\"\xe0\x80\xaf\""),
-		WRAP("\"status\":\"PURCHASED\",\"reason\":\"\xed\xa0\x80\""),
-		WRAP("\"status\":\"PURCHASED\",\"reason\":\"\xf4\x90\x80\x80\""),
-		WRAP("\"status\":\"PURCHASED\",\"reason\":\"\xf5\x80\x80\x80\""),
-		WRAP("\"status\":\"PURCHASED\",\"reason\":\"\x80\""),
-		WRAP("\"status\":\"PURCHASED\"") "\xc3",
-		WRAP("\"status\":\"PURCHASED\",\"sku\":\"\xfe\""),
+		ANSWER("\"status\":\"PURCHASED\",\"reason\":\"\xff\""),
+		ANSWER("\"status\":\"PURCHASED\",\"reason\":\"\xea\xb2\""),
+		ANSWER("\"status\":\"PURCHASED\",\"reason\":\"\xc0\xaf\""),
+		ANSWER("\"status\":\"PURCHASED\",\"reason\":\"\xe0\x80\xaf\""),
+		ANSWER("\"status\":\"PURCHASED\",\"reason\":\"\xed\xa0\x80\""),
+		ANSWER("\"status\":\"PURCHASED\",\"reason\":\"\xf4\x90\x80\x80\""),
+		ANSWER("\"status\":\"PURCHASED\",\"reason\":\"\xf5\x80\x80\x80\""),
+		ANSWER("\"status\":\"PURCHASED\",\"reason\":\"\x80\""),
+		ANSWER("\"status\":\"PURCHASED\"") "\xc3",
+		ANSWER("\"status\":\"PURCHASED\",\"sku\":\"\xfe\""),
 	};
 	size_t			 i;
 
@@ -617,7 +685,7 @@ test_invalid_utf8(void **state)
 	}
 
 	/* Valid 4-byte UTF-8 and escapes (a lone surrogate becomes U+FFFD). */
-	expect(200, WRAP("\"status\":\"PURCHASED\",\"reason\":\"\xf0\x9f\x98\x80"
+	expect(200, ANSWER("\"status\":\"PURCHASED\",\"reason\":\"\xf0\x9f\x98\x80"
 	    "\\ud83d\\ude00\\ud800\""), TOSS_STATUS, TOSS_PERR_NONE);
 	assert_string_equal(ans.reason,
 	    "\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xef\xbf\xbd");
@@ -693,7 +761,7 @@ test_reason_truncated(void **state)
 	free(ko);
 
 	/* An embedded NUL ends the reason (it is free text, not a verdict). */
-	expect(200, WRAP("\"status\":\"PURCHASED\",\"reason\":\"ab\\u0000cd\""),
+	expect(200, ANSWER("\"status\":\"PURCHASED\",\"reason\":\"ab\\u0000cd\""),
 	    TOSS_STATUS, TOSS_PERR_NONE);
 	assert_string_equal(ans.reason, "ab");
 }
@@ -724,7 +792,7 @@ test_sku_limits(void **state)
 	free(val);
 	free(s);
 
-	expect(200, WRAP("\"status\":\"PURCHASED\",\"sku\":\"\""), TOSS_STATUS,
+	expect(200, ANSWER("\"status\":\"PURCHASED\",\"sku\":\"\""), TOSS_STATUS,
 	    TOSS_PERR_NONE);
 	assert_string_equal(ans.sku, "");
 }
@@ -894,6 +962,10 @@ test_names(void **state)
 	assert_string_equal(toss_perr_name(TOSS_PERR_BAD_STATUS), "bad_status");
 	assert_string_equal(toss_perr_name(TOSS_PERR_BAD_FIELD), "bad_field");
 	assert_string_equal(toss_perr_name(TOSS_PERR_ORDER_ID), "order_id");
+	assert_string_equal(toss_perr_name(TOSS_PERR_NO_ORDER_ID),
+	    "no_order_id");
+	assert_string_equal(toss_perr_name(TOSS_PERR_DUP_KEY),
+	    "duplicate_key");
 	assert_string_equal(toss_perr_name(TOSS_PERR_BAD_TIME), "bad_time");
 	assert_string_equal(toss_perr_name(TOSS_PERR_NO_ERROR), "no_error");
 	assert_string_equal(toss_perr_name((enum toss_perr)99), "unknown");
@@ -943,6 +1015,7 @@ main(void)
 		cmocka_unit_test(test_wrong_types),
 		cmocka_unit_test(test_status_values),
 		cmocka_unit_test(test_order_id),
+		cmocka_unit_test(test_duplicate_keys),
 		cmocka_unit_test(test_invalid_utf8),
 		cmocka_unit_test(test_reason_truncated),
 		cmocka_unit_test(test_sku_limits),
