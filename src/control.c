@@ -1,7 +1,8 @@
 /* The control API: one evhttp server on a TCP address or a unix socket that
  * takes orders (POST /v1/orders, the same rules as `reconcilectl import`),
  * answers order queries, serves the event feed with long polling, /metrics
- * and /healthz, all behind an optional bearer token. */
+ * and /healthz, all behind an optional bearer token, and its own contract
+ * (GET /v1/openapi.yaml, docs/openapi.yaml, open to all). */
 #include <sys/types.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
@@ -31,6 +32,7 @@
 #include "json-out.h"
 #include "ledger.h"
 #include "log.h"
+#include "openapi.h"
 #include "util.h"
 
 #define CONTROL_TIMEOUT_SECS	30	/* reading a request, writing an answer */
@@ -633,6 +635,20 @@ control_healthz(struct control *c, struct evhttp_request *req)
 	control_send_json(req, HTTP_SERVUNAVAIL, obj);
 }
 
+/* ---- the contract ------------------------------------------------------- */
+
+/* GET /v1/openapi.yaml: the document this binary was built with. */
+static void
+control_openapi(struct evhttp_request *req)
+{
+	struct evbuffer	*b = control_evbuffer();
+
+	if (evbuffer_add_reference(b, openapi_yaml, openapi_yaml_len, NULL,
+	    NULL) == -1)
+		fatalx("control: out of memory");
+	control_send(req, HTTP_OK, "application/yaml", b);
+}
+
 /* ---- routing ------------------------------------------------------------ */
 
 static int
@@ -669,6 +685,13 @@ control_request(struct evhttp_request *req, void *arg)
 	if (path == NULL || *path == '\0')
 		path = "/";
 
+	/* The contract holds no order data: clients and generators fetch it
+	 * before they have a token. */
+	if (strcmp(path, "/v1/openapi.yaml") == 0) {
+		if (control_is_get_head(req))
+			control_openapi(req);
+		return;
+	}
 	if (!control_authorized(c, req)) {
 		control_unauthorized(req);
 		return;
