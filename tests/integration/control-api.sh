@@ -6,7 +6,7 @@
 # settling, one that expires, a client that hangs up), /metrics agreeing
 # with `reconcilectl stats --json`, /healthz going 503 while a 429 pauses
 # the poller. Then a unix socket (mode 0660, removed on exit) with a bearer
-# token.
+# token. Every answer is checked against docs/openapi.yaml (pass).
 . "$top_srcdir/tests/integration/lib-daemon.sh"
 
 require_cmd curl python3
@@ -55,21 +55,32 @@ control_up()
 }
 
 # http METHOD PATH [CURL_ARG...]: one request to $BASE; sets CODE, BODY and
-# keeps the headers in $T/hdrs.
+# keeps the headers in $EX_HDRS, the body in $EX_BODY: the files of the
+# exchange checked against docs/openapi.yaml at the end (pass).
 http()
 {
 	_m=$1
 	_p=$2
 	shift 2
-	CODE=$(curl_to -sS -o "$T/body" -D "$T/hdrs" -w '%{http_code}' \
-	    -X "$_m" "$@" "$BASE$_p") || fail "curl $_m $_p failed"
-	BODY=$(cat "$T/body")
+	exchange_next "$_m" "$_p"
+	_out=$EX_BODY
+	if [ "$_m" = HEAD ]; then
+		# curl -I writes the headers as the output: there is no body.
+		: >"$EX_BODY"
+		_out=/dev/null
+		set -- -I "$@"
+	else
+		set -- -X "$_m" "$@"
+	fi
+	CODE=$(curl_to -sS -o "$_out" -D "$EX_HDRS" -w '%{http_code}' \
+	    "$@" "$BASE$_p") || fail "curl $_m $_p failed"
+	BODY=$(cat "$EX_BODY" 2>/dev/null || true)
 }
 
 # hdr NAME: the value of response header NAME (without the CR).
 hdr()
 {
-	grep -i "^$1:" "$T/hdrs" | head -n 1 | sed -e 's/^[^:]*: *//' | tr -d '\r'
+	grep -i "^$1:" "$EX_HDRS" | head -n 1 | sed -e 's/^[^:]*: *//' | tr -d '\r'
 }
 
 # expect CODE CONTENT_TYPE WHAT: checks the last answer's status and type.
@@ -97,7 +108,7 @@ scrape()
 {
 	http GET /metrics
 	expect 200 "text/plain; version=0.0.4; charset=utf-8" "GET /metrics"
-	cp "$T/body" "$T/metrics"
+	cp "$EX_BODY" "$T/metrics"
 }
 
 # last_event_id: the newest event id in the ledger.
@@ -129,6 +140,7 @@ cat >"$T/scenario.json" <<'EOF'
 }
 EOF
 
+record_exchanges
 start_sim "$T/scenario.json"
 write_daemon_config
 PORT=$(free_port)
@@ -406,6 +418,10 @@ assert_eq "200 0" "$(curl_to -sS -I -o /dev/null -w '%{http_code} %{size_downloa
     "$BASE/healthz")" "HEAD /healthz: status and body bytes"
 assert_eq "200 0" "$(curl_to -sS -I -o /dev/null -w '%{http_code} %{size_download}' \
     "$BASE/metrics")" "HEAD /metrics: status and body bytes"
+for p in /healthz /metrics; do
+	http HEAD "$p"
+	assert_eq "200 " "$CODE $BODY" "HEAD $p (recorded)"
+done
 http POST /v1/orders -d '{"orderId":"c-429","userKey":"10"}'
 expect 201 application/json "c-429"
 wait_until 5 "/healthz answers 503" \
