@@ -16,7 +16,7 @@ build=${BUILD_DIR:-$top/build}
 BUILD_PACKAGES="build-essential autoconf automake libtool pkgconf
 libevent-dev libcurl4-openssl-dev libjson-c-dev libsqlite3-dev libinih-dev
 libssl-dev libsystemd-dev openssl ca-certificates"
-TEST_PACKAGES="libcmocka-dev jq sqlite3 curl python3 systemd procps"
+TEST_PACKAGES="libcmocka-dev jq sqlite3 curl python3 systemd procps nodejs npm"
 
 need_packages() {
 	missing=""
