@@ -472,10 +472,12 @@ pass()
 CONTROL_SOCK=$T/control.sock
 
 # use_control_sock: the daemon's control API on $CONTROL_SOCK (call after
-# write_daemon_config, which leaves "listen =" empty).
+# write_daemon_config, which leaves "listen =" empty); its answers are
+# recorded for the check against docs/openapi.yaml (pass).
 use_control_sock()
 {
 	require_cmd curl
+	[ -n "$API_LOG" ] || record_exchanges
 	sed -e "s|^listen =.*|listen = unix:$CONTROL_SOCK|" "$CONF" >"$CONF.new"
 	mv "$CONF.new" "$CONF"
 }
