@@ -4,7 +4,8 @@
  * and /healthz. Order data sits behind the bearer token (required on TCP);
  * foreign Host and Origin headers are refused. It also owns the connections:
  * a cap, a deadline for each request and a pause in accepting when the
- * process runs out of descriptors. */
+ * process runs out of descriptors. Its own contract (GET /v1/openapi.yaml,
+ * docs/openapi.yaml) is open to all, like /healthz. */
 #include <sys/types.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
@@ -36,6 +37,7 @@
 #include "ledger.h"
 #include "log.h"
 #include "metrics.h"
+#include "openapi.h"
 #include "util.h"
 
 #define CONTROL_TIMEOUT_SECS	30	/* between two reads or writes */
@@ -987,6 +989,20 @@ control_type_ok(struct evhttp_request *req)
 	    (t[16] == '\0' || t[16] == ';' || t[16] == ' ');
 }
 
+/* ---- the contract ------------------------------------------------------- */
+
+/* GET /v1/openapi.yaml: the document this binary was built with. */
+static void
+control_openapi(struct evhttp_request *req)
+{
+	struct evbuffer	*b = control_evbuffer();
+
+	if (evbuffer_add_reference(b, openapi_yaml, openapi_yaml_len, NULL,
+	    NULL) == -1)
+		fatalx("control: out of memory");
+	control_send(req, HTTP_OK, "application/yaml", b);
+}
+
 /* ---- routing ------------------------------------------------------------ */
 
 static int
@@ -1041,7 +1057,7 @@ control_request(struct evhttp_request *req, void *arg)
 		return;
 	}
 	if (strcmp(path, "/healthz") != 0 && strcmp(path, "/metrics") != 0 &&
-	    !control_authorized(c, req)) {
+	    strcmp(path, "/v1/openapi.yaml") != 0 && !control_authorized(c, req)) {
 		metrics_control_refused("unauthorized");
 		control_unauthorized(req);
 		return;
@@ -1075,6 +1091,9 @@ control_request(struct evhttp_request *req, void *arg)
 	} else if (strcmp(path, "/healthz") == 0) {
 		if (control_is_get_head(req))
 			control_healthz(c, req);
+	} else if (strcmp(path, "/v1/openapi.yaml") == 0) {
+		if (control_is_get_head(req))
+			control_openapi(req);
 	} else
 		control_not_found(req, "no such endpoint");
 }

@@ -7,7 +7,8 @@
 # with `reconcilectl stats --json`, /healthz going 503 while a 429 pauses
 # the poller. The TCP listener needs a token (sent by http() below). Then a
 # unix socket (mode 0660, removed on exit) with a bearer token: order data
-# needs it, /healthz and /metrics do not.
+# needs it, /healthz and /metrics do not. Every answer is checked against
+# docs/openapi.yaml (pass).
 . "$top_srcdir/tests/integration/lib-daemon.sh"
 
 require_cmd curl python3
@@ -57,7 +58,8 @@ control_up()
 
 # http METHOD PATH [CURL_ARG...]: one request to $BASE (a POST as JSON, with
 # the token $AUTH when set); sets CODE, BODY and keeps the headers in
-# $T/hdrs.
+# $EX_HDRS, the body in $EX_BODY: the files of the exchange checked against
+# docs/openapi.yaml at the end (pass).
 http()
 {
 	_m=$1
@@ -65,15 +67,25 @@ http()
 	shift 2
 	set -- ${AUTH:+-H "Authorization: Bearer $AUTH"} "$@"
 	[ "$_m" != POST ] || set -- -H 'Content-Type: application/json' "$@"
-	CODE=$(curl_to -sS -o "$T/body" -D "$T/hdrs" -w '%{http_code}' \
-	    -X "$_m" "$@" "$BASE$_p") || fail "curl $_m $_p failed"
-	BODY=$(cat "$T/body")
+	exchange_next "$_m" "$_p"
+	_out=$EX_BODY
+	if [ "$_m" = HEAD ]; then
+		# curl -I writes the headers as the output: there is no body.
+		: >"$EX_BODY"
+		_out=/dev/null
+		set -- -I "$@"
+	else
+		set -- -X "$_m" "$@"
+	fi
+	CODE=$(curl_to -sS -o "$_out" -D "$EX_HDRS" -w '%{http_code}' \
+	    "$@" "$BASE$_p") || fail "curl $_m $_p failed"
+	BODY=$(cat "$EX_BODY" 2>/dev/null || true)
 }
 
 # hdr NAME: the value of response header NAME (without the CR).
 hdr()
 {
-	grep -i "^$1:" "$T/hdrs" | head -n 1 | sed -e 's/^[^:]*: *//' | tr -d '\r'
+	grep -i "^$1:" "$EX_HDRS" | head -n 1 | sed -e 's/^[^:]*: *//' | tr -d '\r'
 }
 
 # expect CODE CONTENT_TYPE WHAT: checks the last answer's status and type.
@@ -101,7 +113,7 @@ scrape()
 {
 	http GET /metrics
 	expect 200 "text/plain; version=0.0.4; charset=utf-8" "GET /metrics"
-	cp "$T/body" "$T/metrics"
+	cp "$EX_BODY" "$T/metrics"
 }
 
 # last_event_id: the newest event id in the ledger.
@@ -133,6 +145,7 @@ cat >"$T/scenario.json" <<'EOF'
 }
 EOF
 
+record_exchanges
 start_sim "$T/scenario.json"
 write_daemon_config
 PORT=$(free_port)
@@ -413,6 +426,10 @@ assert_eq "200 0" "$(curl_to -sS -I -o /dev/null -w '%{http_code} %{size_downloa
     "$BASE/healthz")" "HEAD /healthz: status and body bytes"
 assert_eq "200 0" "$(curl_to -sS -I -o /dev/null -w '%{http_code} %{size_download}' \
     "$BASE/metrics")" "HEAD /metrics: status and body bytes"
+for p in /healthz /metrics; do
+	http HEAD "$p"
+	assert_eq "200 " "$CODE $BODY" "HEAD $p (recorded)"
+done
 http POST /v1/orders -d '{"orderId":"c-429","userKey":"10"}'
 expect 201 application/json "c-429"
 wait_until 5 "/healthz answers 503" \

@@ -34,15 +34,18 @@ set_control()
 	mv "$CONF.new" "$CONF"
 }
 
+record_exchanges
+
 # req METHOD PATH [CURL_ARG...]: one request to $BASE; sets CODE and BODY.
 req()
 {
 	_m=$1
 	_p=$2
 	shift 2
-	CODE=$(curl -sS -o "$T/body" -w '%{http_code}' -X "$_m" "$@" \
+	exchange_next "$_m" "$_p"
+	CODE=$(curl -sS -o "$EX_BODY" -D "$EX_HDRS" -w '%{http_code}' -X "$_m" "$@" \
 	    ${SOCK:+--unix-socket "$SOCK"} "$BASE$_p") || fail "curl $_m $_p"
-	BODY=$(cat "$T/body")
+	BODY=$(cat "$EX_BODY")
 }
 
 # expect_code CODE ERROR_CODE WHAT: the last answer (ERROR_CODE "-" for a

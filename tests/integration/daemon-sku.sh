@@ -112,4 +112,7 @@ assert_eq 3 "$(awk '$1 == "reconciled_sku_mismatches_total" { print $2 }' "$T/co
 stop_st=0
 stop_daemon || stop_st=$?
 assert_eq 0 "$stop_st" "SIGTERM: exit 0"
+events_json >"$T/ev-all.jsonl"
+check_events "$T/ev-all.jsonl"
+head -n 3 "$T/ev-all.jsonl"; grep intakeSku "$T/ev-all.jsonl" | head -n 2
 pass

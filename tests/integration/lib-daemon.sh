@@ -7,6 +7,7 @@
 # (it sources lib.sh). Needs jq and openssl; skips without them.
 
 . "$top_srcdir/tests/integration/lib.sh"
+. "$top_srcdir/tests/integration/lib-openapi.sh"
 
 require_file "$RECONCILED" "$RECONCILECTL" "$TOSS_SIM"
 require_cmd jq "${OPENSSL:-openssl}"
@@ -447,7 +448,8 @@ check_sanitizers()
 }
 
 # pass: stops the daemon and the simulator if they still run (each must exit
-# 0), checks the logs for sanitizer reports, prints PASS.
+# 0), checks the logs for sanitizer reports and the recorded control API
+# answers against docs/openapi.yaml (record_exchanges), prints PASS.
 pass()
 {
 	if [ -n "$DAEMON_PID" ]; then
@@ -461,6 +463,7 @@ pass()
 		assert_eq 0 "$_ld_st" "toss-sim exits 0 on SIGTERM at the end"
 	fi
 	check_sanitizers
+	check_exchanges
 	echo "PASS: $TEST_NAME"
 }
 
@@ -469,10 +472,12 @@ pass()
 CONTROL_SOCK=$T/control.sock
 
 # use_control_sock: the daemon's control API on $CONTROL_SOCK (call after
-# write_daemon_config, which leaves "listen =" empty).
+# write_daemon_config, which leaves "listen =" empty); its answers are
+# recorded for the check against docs/openapi.yaml (pass).
 use_control_sock()
 {
 	require_cmd curl
+	[ -n "$API_LOG" ] || record_exchanges
 	sed -e "s|^listen =.*|listen = unix:$CONTROL_SOCK|" "$CONF" >"$CONF.new"
 	mv "$CONF.new" "$CONF"
 }
@@ -487,8 +492,11 @@ control()
 	shift 2
 	rm -f "$T/control.body"
 	_ld_cc=$(curl -sS --max-time 10 --unix-socket "$CONTROL_SOCK" \
-	    -X "$_ld_cm" -o "$T/control.body" -w '%{http_code}' "$@" \
-	    "http://localhost$_ld_cp" 2>>"$CTL_ERR") || _ld_cc=000
+	    -X "$_ld_cm" -o "$T/control.body" -D "$T/control.hdrs" \
+	    -w '%{http_code}' "$@" "http://localhost$_ld_cp" 2>>"$CTL_ERR") ||
+	    _ld_cc=000
+	[ "$_ld_cc" = 000 ] ||
+	    record_exchange "$_ld_cm" "$_ld_cp" "$T/control.hdrs" "$T/control.body"
 	echo "$_ld_cc"
 }
 

@@ -5,7 +5,8 @@
 # order; a torn last line is cut on start; a cursor commit lost after the
 # fsync repeats whole identical lines; kill -9 at random moments while
 # 60 staggered orders settle loses nothing, duplicates only whole identical
-# lines, and the "jsonl" cursor ends at the last event. Last, the pull
+# lines, and the "jsonl" cursor ends at the last event; every line matches
+# the Event schema of docs/openapi.yaml (when node is installed). Last, the pull
 # examples (examples/pull-events.sh, and examples/consumer-pull.js when node
 # is installed) read the same events through GET /v1/events with a token.
 . "$top_srcdir/tests/integration/lib-daemon.sh"
@@ -226,6 +227,9 @@ assert_eq "" "$bad" "no event skipped within a run of lines"
 dups=$(($(grep -c . "$OUT") - $(LC_ALL=C sort -u "$OUT" | grep -c .)))
 echo "$dups duplicate lines (3 from the cursor set back, any more from a kill -9)"
 assert_eq "$(last_event_id)" "$(jsonl_cursor)" "the jsonl cursor is the last event id"
+
+step "every line of the file is an Event as docs/openapi.yaml describes it"
+check_events "$OUT"
 
 # ---------------------------------------------------------------------------
 step "examples/pull-events.sh reads the same events through GET /v1/events"

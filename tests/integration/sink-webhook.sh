@@ -6,7 +6,8 @@
 # until the receiver recovers; a SIGTERM and a kill -9 restart lose nothing
 # (a cursor set back sends whole identical bodies again);
 # a 410 disables the sink loudly (/healthz 503) until SIGHUP; a stalled and
-# a reset connection are retried. Last, examples/consumer-webhook.js takes
+# a reset connection are retried; every body matches the Event schema of
+# docs/openapi.yaml (when node is installed). Last, examples/consumer-webhook.js takes
 # real deliveries, dedupes a replay and refuses bad signatures (when node is
 # installed).
 . "$top_srcdir/tests/integration/lib-daemon.sh"
@@ -342,6 +343,10 @@ assert_match '^(reset ){1,6}204$' "$(answers w-b-reset:grant)" \
 assert_log "webhook http://127.0.0.1:$HOOK_PORT: event w-b-(stall|reset):grant: .*retrying with backoff"
 check $((INFLIGHT + 3))
 daemon_alive || fail "reconciled died"
+
+step "every body delivered is an Event as docs/openapi.yaml describes it"
+jq -r 'select(.body != null and .body != "") | .body' "$HOOKS" >"$T/bodies.jsonl"
+check_events "$T/bodies.jsonl"
 
 # ---------------------------------------------------------------------------
 step "(f) a 2xx with a body past 64 KiB is a delivery, not a failure"
