@@ -120,7 +120,8 @@ function drawDaemon(m) {
 	});
 	row(t, ["role", m.reconciled_leader === 1 ? "leader" : "standby"]);
 	row(t, ["paused", pausedFor]);
-	row(t, ["rate limit", (m.reconciled_rate_limit_per_second || 0) + "/s"]);
+	row(t, ["rate limit", m.reconciled_rate_limit_per_second ?
+	    m.reconciled_rate_limit_per_second + "/s" : "none"]);
 	if (m.reconciled_cert_expiry_seconds !== undefined)
 		row(t, ["client certificate expires",
 		    fmtTime(new Date(m.reconciled_cert_expiry_seconds * 1000).toISOString())]);
@@ -128,22 +129,32 @@ function drawDaemon(m) {
 		row(t, ["client certificate expires", "-"]);
 }
 
-/* Polls per minute by outcome, from the counters' change since the last
- * refresh, and the share of the rate limit they used. */
-function drawPolls(m, prev, secs) {
-	var t = clear($("polls")), total = 0;
+/* Polls per minute by outcome (summed over Toss statuses), from the
+ * counters' change since the last refresh, and the share of the rate
+ * limit they used. */
+function pollsByOutcome(m) {
+	var by = {};
 	Object.keys(m).forEach(function (k) {
-		var r = /^reconciled_polls_total\{outcome="([^"]*)"\}$/.exec(k);
-		if (!r)
-			return;
-		var perMin = prev && secs > 0 ?
-		    Math.round((m[k] - (prev[k] || 0)) * 60 / secs) : null;
+		var r = /^reconciled_polls_total\{outcome="([^"]*)"/.exec(k);
+		if (r)
+			by[r[1]] = (by[r[1]] || 0) + m[k];
+	});
+	return by;
+}
+
+function drawPolls(m, prev, secs) {
+	var t = clear($("polls")), total = 0, now = pollsByOutcome(m),
+	    before = prev ? pollsByOutcome(prev) : null;
+	row(t, ["outcome", "per minute"]);
+	Object.keys(now).sort().forEach(function (k) {
+		var perMin = before && secs > 0 ?
+		    Math.round((now[k] - (before[k] || 0)) * 60 / secs) : null;
 		if (perMin !== null)
 			total += perMin;
-		row(t, [r[1], perMin === null ? "…" : perMin], true);
+		row(t, [k, perMin === null ? "…" : perMin], true);
 	});
 	var limit = (m.reconciled_rate_limit_per_second || 0) * 60;
-	row(t, ["rate budget used", limit > 0 && prev ?
+	row(t, ["rate budget used", limit === 0 ? "no limit set" : before ?
 	    Math.round(total * 100 / limit) + "%" : "…"], true);
 }
 
@@ -325,11 +336,9 @@ function follow() {
 	}
 	$("feed-state").textContent = "following";
 	api("GET", "/v1/events?after=" + state.feedAfter + "&wait=25&limit=100")
-	    .then(function (evs) {
-		evs.forEach(function (e) {
-			addEvent(e, true);
-			state.feedAfter = e.id;
-		});
+	    .then(function (r) {
+		r.events.forEach(function (e) { addEvent(e, true); });
+		state.feedAfter = r.lastId;
 		follow();
 	}).catch(function () {
 		$("feed-state").textContent = "reconnecting";
@@ -344,11 +353,9 @@ function startFeed() {
 	api("GET", "/v1/overview").then(function (o) {
 		state.feedAfter = Math.max(o.lastEventId - 50, 0);
 		return api("GET", "/v1/events?after=" + state.feedAfter + "&limit=50");
-	}).then(function (evs) {
-		evs.forEach(function (e) {
-			addEvent(e, false);
-			state.feedAfter = e.id;
-		});
+	}).then(function (r) {
+		r.events.forEach(function (e) { addEvent(e, false); });
+		state.feedAfter = r.lastId;
 		follow();
 	}).catch(function () { state.feedRunning = false; });
 }

@@ -13,6 +13,7 @@ for f in "$@"; do
 	*.html) type='text/html; charset=utf-8' ;;
 	*.css) type='text/css; charset=utf-8' ;;
 	*.js) type='text/javascript; charset=utf-8' ;;
+	*.svg) type='image/svg+xml' ;;
 	*) echo "ui/embed.sh: $f: unknown type" >&2; exit 1 ;;
 	esac
 	[ "$name" = index.html ] && name=
