@@ -913,14 +913,20 @@ control_add_order_capped(const struct order *o, void *arg)
 	return json_object_array_length(arg) >= CONTROL_LIST_MAX;
 }
 
+/* The sinks of GET /v1/overview, with their lag behind the last event. */
+struct sinks_out {
+	struct json_object	*arr;
+	int64_t			 last_event_id;
+};
+
 static int
 control_add_sink(const struct ledger_sink *k, void *arg)
 {
-	struct json_object	**a = arg;	/* {array, last event id} */
+	struct sinks_out	*so = arg;
 	struct json_object	*s;
 	int64_t			 lag;
 
-	lag = json_object_get_int64(a[1]) - k->delivered_id;
+	lag = so->last_event_id - k->delivered_id;
 	s = json_object_new_object();
 	json_object_object_add(s, "name", json_object_new_string(k->name));
 	json_object_object_add(s, "deliveredId",
@@ -930,7 +936,7 @@ control_add_sink(const struct ledger_sink *k, void *arg)
 	json_object_object_add(s, "lastError", k->last_error[0] != '\0' ?
 	    json_object_new_string(k->last_error) : NULL);
 	json_object_object_add(s, "errorAt", json_out_time(k->error_at));
-	json_object_array_add(a[0], s);
+	json_object_array_add(so->arr, s);
 	return 0;
 }
 
@@ -940,7 +946,8 @@ static void
 control_overview(struct control *c, struct evhttp_request *req)
 {
 	struct ledger_stats	 st;
-	struct json_object	*obj, *orders, *a[2];
+	struct sinks_out	 so;
+	struct json_object	*obj, *orders;
 	int64_t			 now = util_now_ms();
 	int			 i;
 
@@ -952,16 +959,14 @@ control_overview(struct control *c, struct evhttp_request *req)
 	for (i = 0; i < ST__COUNT; i++)
 		json_object_object_add(orders, order_state_name(i),
 		    json_object_new_int64(st.orders[i]));
-	a[0] = json_object_new_array();
-	a[1] = json_object_new_int64(st.last_event_id);
-	if (ledger_sinks(c->ledger, control_add_sink, a) == -1) {
+	so.arr = json_object_new_array();
+	so.last_event_id = st.last_event_id;
+	if (ledger_sinks(c->ledger, control_add_sink, &so) == -1) {
 		json_object_put(orders);
-		json_object_put(a[0]);
-		json_object_put(a[1]);
+		json_object_put(so.arr);
 		control_ledger_error(req);
 		return;
 	}
-	json_object_put(a[1]);
 	obj = json_object_new_object();
 	json_object_object_add(obj, "now", json_out_time(now));
 	/* One SQLite ledger, one daemon: it is always the leader. */
@@ -975,7 +980,7 @@ control_overview(struct control *c, struct evhttp_request *req)
 	    json_out_time(st.oldest_pending_ms));
 	json_object_object_add(obj, "skuMismatches",
 	    json_object_new_int64(st.sku_mismatches));
-	json_object_object_add(obj, "sinks", a[0]);
+	json_object_object_add(obj, "sinks", so.arr);
 	control_send_json(req, HTTP_OK, obj);
 }
 

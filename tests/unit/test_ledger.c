@@ -1682,14 +1682,16 @@ test_errmsg_kept(void **state)
 
 /* ---- what the console asks ---- */
 
+#define COLLECT_MAX	512	/* the size of the buffers below */
+
 static int
 collect_ids(const struct order *o, void *arg)
 {
 	char	*buf = arg;
+	size_t	 n = strlen(buf);
 
-	if (*buf != '\0')
-		strcat(buf, ",");
-	strcat(buf, o->order_id);
+	snprintf(buf + n, COLLECT_MAX - n, "%s%s", n > 0 ? "," : "",
+	    o->order_id);
 	return 0;
 }
 
@@ -1706,8 +1708,9 @@ static int
 collect_transition(int64_t at, const char *from, const char *to, void *arg)
 {
 	char	*buf = arg;
+	size_t	 n = strlen(buf);
 
-	sprintf(buf + strlen(buf), "%lld:%s>%s;", (long long)(at - T0),
+	snprintf(buf + n, COLLECT_MAX - n, "%lld:%s>%s;", (long long)(at - T0),
 	    from != NULL ? from : "-", to);
 	return 0;
 }
@@ -1726,7 +1729,7 @@ test_console_queries(void **state)
 {
 	struct fixture		*f = *state;
 	struct ledger_held	 h[2];
-	char			 buf[512];
+	char			 buf[COLLECT_MAX];
 	int64_t			 counts[3];
 	int			 n;
 
