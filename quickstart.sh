@@ -19,7 +19,7 @@ libssl-dev libsystemd-dev openssl ca-certificates"
 # prometheus: promtool checks the alerting rules and the /metrics output;
 # nodejs and npm: the Standard Webhooks library checks real deliveries (an
 # npm that came with another Node.js, such as NodeSource's, is used as is).
-TEST_PACKAGES="libcmocka-dev jq sqlite3 curl python3 systemd procps prometheus"
+TEST_PACKAGES="libcmocka-dev jq sqlite3 curl python3 systemd procps prometheus chromium chromium-driver python3-selenium"
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 ||
 	TEST_PACKAGES="$TEST_PACKAGES nodejs npm"
 

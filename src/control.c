@@ -1,7 +1,8 @@
 /* The control API: one evhttp server on a TCP address or a unix socket that
  * takes orders (POST /v1/orders, the same rules as `reconcilectl import`),
  * answers order queries, serves the event feed with long polling, /metrics
- * and /healthz. Order data sits behind the bearer token (required on TCP);
+ * and /healthz, and the operator console's page under /ui/ (compiled in;
+ * it asks the token itself before it shows anything). Order data sits behind the bearer token (required on TCP);
  * foreign Host and Origin headers are refused. It also owns the connections:
  * a cap, a deadline for each request and a pause in accepting when the
  * process runs out of descriptors. Its own contract (GET /v1/openapi.yaml,
@@ -38,6 +39,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "openapi.h"
+#include "ui-assets.h"
 #include "util.h"
 
 #define CONTROL_TIMEOUT_SECS	30	/* between two reads or writes */
@@ -891,6 +893,283 @@ control_events_written(struct control *c)
 	}
 }
 
+/* ---- what the console shows (scripts may use it too) -------------------- */
+
+#define CONTROL_SEARCH_MAX	50	/* orders a search answers */
+#define CONTROL_LIST_MAX	20	/* orders in each list of /v1/attention */
+#define CONTROL_HISTORY_MAX	168	/* hours GET /v1/history goes back */
+
+/* Appends each order it is given to a JSON array. */
+static int
+control_add_order(const struct order *o, void *arg)
+{
+	json_object_array_add(arg, json_out_order(o));
+	return 0;
+}
+
+/* Keeps adding orders while the array holds fewer than CONTROL_LIST_MAX. */
+static int
+control_add_order_capped(const struct order *o, void *arg)
+{
+	json_object_array_add(arg, json_out_order(o));
+	return json_object_array_length(arg) >= CONTROL_LIST_MAX;
+}
+
+/* The sinks of GET /v1/overview, with their lag behind the last event. */
+struct sinks_out {
+	struct json_object	*arr;
+	int64_t			 last_event_id;
+};
+
+static int
+control_add_sink(const struct ledger_sink *k, void *arg)
+{
+	struct sinks_out	*so = arg;
+	struct json_object	*s;
+	int64_t			 lag;
+
+	lag = so->last_event_id - k->delivered_id;
+	s = json_object_new_object();
+	json_object_object_add(s, "name", json_object_new_string(k->name));
+	json_object_object_add(s, "deliveredId",
+	    json_object_new_int64(k->delivered_id));
+	json_object_object_add(s, "lag", json_object_new_int64(lag < 0 ? 0 : lag));
+	json_object_object_add(s, "state", json_object_new_string(k->state));
+	json_object_object_add(s, "lastError", k->last_error[0] != '\0' ?
+	    json_object_new_string(k->last_error) : NULL);
+	json_object_object_add(s, "errorAt", json_out_time(k->error_at));
+	json_object_array_add(so->arr, s);
+	return 0;
+}
+
+/* GET /v1/overview: the figures of `reconcilectl stats --json`, read in one
+ * transaction, with each sink's state and this instance's role. */
+static void
+control_overview(struct control *c, struct evhttp_request *req)
+{
+	struct ledger_stats	 st;
+	struct sinks_out	 so;
+	struct json_object	*obj, *orders;
+	int64_t			 now = util_now_ms();
+	int			 i;
+
+	if (ledger_stats(c->ledger, now, &st) == -1) {
+		control_ledger_error(req);
+		return;
+	}
+	orders = json_object_new_object();
+	for (i = 0; i < ST__COUNT; i++)
+		json_object_object_add(orders, order_state_name(i),
+		    json_object_new_int64(st.orders[i]));
+	so.arr = json_object_new_array();
+	so.last_event_id = st.last_event_id;
+	if (ledger_sinks(c->ledger, control_add_sink, &so) == -1) {
+		json_object_put(orders);
+		json_object_put(so.arr);
+		control_ledger_error(req);
+		return;
+	}
+	obj = json_object_new_object();
+	json_object_object_add(obj, "now", json_out_time(now));
+	/* One SQLite ledger, one daemon: it is always the leader. */
+	json_object_object_add(obj, "role", json_object_new_string("leader"));
+	json_object_object_add(obj, "orders", orders);
+	json_object_object_add(obj, "events", json_object_new_int64(st.events));
+	json_object_object_add(obj, "lastEventId",
+	    json_object_new_int64(st.last_event_id));
+	json_object_object_add(obj, "due", json_object_new_int64(st.due));
+	json_object_object_add(obj, "oldestPendingAt",
+	    json_out_time(st.oldest_pending_ms));
+	json_object_object_add(obj, "skuMismatches",
+	    json_object_new_int64(st.sku_mismatches));
+	json_object_object_add(obj, "sinks", so.arr);
+	control_send_json(req, HTTP_OK, obj);
+}
+
+static int
+control_add_held(const struct ledger_held *h, void *arg)
+{
+	json_object_array_add(arg, json_out_held(h->toss_status, h->count,
+	    h->first_seen, h->last_seen, h->example));
+	return 0;
+}
+
+/* GET /v1/attention: what needs a human. */
+static void
+control_attention(struct control *c, struct evhttp_request *req)
+{
+	struct json_object	*obj, *held, *mism, *anom, *pend;
+
+	held = json_object_new_array();
+	mism = json_object_new_array();
+	anom = json_object_new_array();
+	pend = json_object_new_array();
+	obj = json_object_new_object();
+	json_object_object_add(obj, "held", held);
+	json_object_object_add(obj, "mismatch", mism);
+	json_object_object_add(obj, "anomaly", anom);
+	json_object_object_add(obj, "pendingLongest", pend);
+	if (ledger_held(c->ledger, control_add_held, held) == -1 ||
+	    ledger_foreach(c->ledger, ST_MISMATCH, control_add_order_capped,
+	    mism) == -1 ||
+	    ledger_anomalies(c->ledger, CONTROL_LIST_MAX, control_add_order,
+	    anom) == -1 ||
+	    ledger_foreach(c->ledger, ST_PENDING, control_add_order_capped,
+	    pend) == -1) {
+		json_object_put(obj);
+		control_ledger_error(req);
+		return;
+	}
+	control_send_json(req, HTTP_OK, obj);
+}
+
+/* Parses the query string into q; -1 after answering 400. */
+static int
+control_query(struct evhttp_request *req, const char *query,
+    struct evkeyvalq *q)
+{
+	TAILQ_INIT(q);
+	if (query != NULL && evhttp_parse_query_str(query, q) == -1) {
+		evhttp_clear_headers(q);
+		control_error(req, HTTP_BADREQUEST, "invalid_query",
+		    "the query string cannot be parsed");
+		return -1;
+	}
+	return 0;
+}
+
+/* GET /v1/history?hours=H: events per hour over the last H hours (1 to
+ * 168, default 24), the last bucket ending now. */
+static void
+control_history(struct control *c, struct evhttp_request *req,
+    const char *query)
+{
+	struct evkeyvalq	 q;
+	struct json_object	*obj, *arr;
+	int64_t			 hours = 24, now, since;
+	int64_t			 counts[CONTROL_HISTORY_MAX];
+	int			 bad, i;
+
+	if (control_query(req, query, &q) == -1)
+		return;
+	bad = control_query_int(req, &q, "hours", 1, &hours) == -1;
+	evhttp_clear_headers(&q);
+	if (bad)
+		return;
+	if (hours > CONTROL_HISTORY_MAX) {
+		control_error(req, HTTP_BADREQUEST, "invalid_query",
+		    "hours must be at most 168");
+		return;
+	}
+	now = util_now_ms();
+	since = now - hours * 3600000;
+	if (ledger_history(c->ledger, since, 3600000, counts, (int)hours) == -1) {
+		control_ledger_error(req);
+		return;
+	}
+	arr = json_object_new_array();
+	for (i = 0; i < hours; i++)
+		json_object_array_add(arr, json_object_new_int64(counts[i]));
+	obj = json_object_new_object();
+	json_object_object_add(obj, "since", json_out_time(since));
+	json_object_object_add(obj, "bucketSeconds",
+	    json_object_new_int64(3600));
+	json_object_object_add(obj, "counts", arr);
+	control_send_json(req, HTTP_OK, obj);
+}
+
+/* GET /v1/search?q=X: orders whose orderId, userKey or ref is exactly X. */
+static void
+control_search(struct control *c, struct evhttp_request *req,
+    const char *query)
+{
+	struct evkeyvalq	 q;
+	struct json_object	*obj, *arr;
+	const char		*s;
+	char			*text;
+
+	if (control_query(req, query, &q) == -1)
+		return;
+	s = evhttp_find_header(&q, "q");
+	if (s == NULL || *s == '\0' || strlen(s) > ORDER_ID_MAX) {
+		evhttp_clear_headers(&q);
+		control_error(req, HTTP_BADREQUEST, "invalid_query",
+		    "q must be 1 to 128 bytes: an orderId, userKey or ref");
+		return;
+	}
+	text = xstrdup(s);
+	evhttp_clear_headers(&q);
+	arr = json_object_new_array();
+	if (ledger_search(c->ledger, text, CONTROL_SEARCH_MAX,
+	    control_add_order, arr) == -1) {
+		free(text);
+		json_object_put(arr);
+		control_ledger_error(req);
+		return;
+	}
+	free(text);
+	obj = json_object_new_object();
+	json_object_object_add(obj, "orders", arr);
+	control_send_json(req, HTTP_OK, obj);
+}
+
+static int
+control_add_transition(int64_t at, const char *from, const char *to,
+    void *arg)
+{
+	json_object_array_add(arg, json_out_transition(at, from, to));
+	return 0;
+}
+
+static int
+control_add_event(int64_t id, const char *payload, void *arg)
+{
+	struct json_object	*ev;
+
+	(void)id;
+	/* Stored by json_out_event, so it parses; null if it ever does not. */
+	ev = json_tokener_parse(payload);
+	json_object_array_add(arg, ev);
+	return 0;
+}
+
+/* GET /v1/orders/{id}/history: the order, its status changes, its events. */
+static void
+control_order_history(struct control *c, struct evhttp_request *req,
+    const char *seg, size_t len)
+{
+	struct order		 o;
+	struct json_object	*obj, *tr, *ev;
+	char			*id;
+	int			 r;
+
+	if ((id = control_path_id(req, seg, len)) == NULL)
+		return;
+	if ((r = ledger_get(c->ledger, id, &o)) != 1) {
+		free(id);
+		if (r == 0)
+			control_not_found(req, "no such order");
+		else
+			control_ledger_error(req);
+		return;
+	}
+	tr = json_object_new_array();
+	ev = json_object_new_array();
+	obj = json_object_new_object();
+	json_object_object_add(obj, "order", json_out_order(&o));
+	json_object_object_add(obj, "transitions", tr);
+	json_object_object_add(obj, "events", ev);
+	if (ledger_transitions(c->ledger, id, control_add_transition, tr) == -1 ||
+	    ledger_order_events(c->ledger, id, control_add_event, ev) == -1) {
+		free(id);
+		json_object_put(obj);
+		control_ledger_error(req);
+		return;
+	}
+	free(id);
+	control_send_json(req, HTTP_OK, obj);
+}
+
 /* ---- /metrics, /healthz ------------------------------------------------- */
 
 static void
@@ -925,6 +1204,40 @@ control_healthz(struct control *c, struct evhttp_request *req)
 	    json_object_new_string("unhealthy"));
 	json_object_object_add(obj, "reason", json_object_new_string(why));
 	control_send_json(req, HTTP_SERVUNAVAIL, obj);
+}
+
+/* ---- the console's page ------------------------------------------------- */
+
+/* Nothing of the page is inline and nothing comes from elsewhere: a
+ * script injected into it would not run, nor would it be framed. */
+#define CONTROL_UI_CSP	"default-src 'self'; script-src 'self'; " \
+	"style-src 'self'; img-src 'self'; connect-src 'self'; " \
+	"object-src 'none'; base-uri 'none'; form-action 'self'; " \
+	"frame-ancestors 'none'"
+
+/* GET /ui/...: a file of the console, or 404. */
+static void
+control_ui(struct evhttp_request *req, const char *path)
+{
+	struct evkeyvalq	*h = evhttp_request_get_output_headers(req);
+	struct evbuffer		*b;
+	size_t			 i;
+
+	for (i = 0; i < ui_asset_count; i++)
+		if (strcmp(ui_assets[i].path, path) == 0)
+			break;
+	if (i == ui_asset_count) {
+		control_not_found(req, "no such file of the console");
+		return;
+	}
+	b = control_evbuffer();
+	if (evbuffer_add(b, ui_assets[i].text, strlen(ui_assets[i].text)) == -1)
+		fatalx("control: out of memory");
+	evhttp_add_header(h, "Content-Security-Policy", CONTROL_UI_CSP);
+	evhttp_add_header(h, "X-Frame-Options", "DENY");
+	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+	evhttp_add_header(h, "Referrer-Policy", "no-referrer");
+	control_send(req, HTTP_OK, ui_assets[i].type, b);
 }
 
 /* ---- what a request may come from --------------------------------------- */
@@ -963,11 +1276,18 @@ control_host_ok(struct control *c, struct evhttp_request *req)
 static int
 control_origin_ok(struct control *c, struct evhttp_request *req)
 {
-	const char	*o;
+	const char	*o, *h;
 
 	o = evhttp_find_header(evhttp_request_get_input_headers(req),
 	    "Origin");
-	return o == NULL || config_list_has(c->allowed_origins, o, strlen(o));
+	if (o == NULL)
+		return 1;
+	/* The console's own page: its origin is this server's, whose Host
+	 * control_host_ok already checked. */
+	h = evhttp_find_header(evhttp_request_get_input_headers(req), "Host");
+	if (h != NULL && strncmp(o, "http://", 7) == 0 && strcmp(o + 7, h) == 0)
+		return 1;
+	return config_list_has(c->allowed_origins, o, strlen(o));
 }
 
 /* A POST is JSON or nothing: a form or text/plain body (what a web page may
@@ -1056,6 +1376,12 @@ control_request(struct evhttp_request *req, void *arg)
 		    " this Origin are refused (see [control] allowed_origins)");
 		return;
 	}
+	/* The console's files hold no data: the page asks for the token. */
+	if (strncmp(path, "/ui/", 4) == 0) {
+		if (control_is_get_head(req))
+			control_ui(req, path);
+		return;
+	}
 	if (strcmp(path, "/healthz") != 0 && strcmp(path, "/metrics") != 0 &&
 	    strcmp(path, "/v1/openapi.yaml") != 0 && !control_authorized(c, req)) {
 		metrics_control_refused("unauthorized");
@@ -1080,11 +1406,27 @@ control_request(struct evhttp_request *req, void *arg)
 		} else if (strcmp(slash, "/recheck") == 0) {
 			if (control_is(req, EVHTTP_REQ_POST, "POST"))
 				control_order(c, req, seg, (size_t)(slash - seg), 1);
+		} else if (strcmp(slash, "/history") == 0) {
+			if (control_is(req, EVHTTP_REQ_GET, "GET"))
+				control_order_history(c, req, seg,
+				    (size_t)(slash - seg));
 		} else
 			control_not_found(req, "no such endpoint");
 	} else if (strcmp(path, "/v1/events") == 0) {
 		if (control_is(req, EVHTTP_REQ_GET, "GET"))
 			control_events(c, req, query);
+	} else if (strcmp(path, "/v1/overview") == 0) {
+		if (control_is(req, EVHTTP_REQ_GET, "GET"))
+			control_overview(c, req);
+	} else if (strcmp(path, "/v1/attention") == 0) {
+		if (control_is(req, EVHTTP_REQ_GET, "GET"))
+			control_attention(c, req);
+	} else if (strcmp(path, "/v1/history") == 0) {
+		if (control_is(req, EVHTTP_REQ_GET, "GET"))
+			control_history(c, req, query);
+	} else if (strcmp(path, "/v1/search") == 0) {
+		if (control_is(req, EVHTTP_REQ_GET, "GET"))
+			control_search(c, req, query);
 	} else if (strcmp(path, "/metrics") == 0) {
 		if (control_is_get_head(req))
 			control_metrics(c, req);

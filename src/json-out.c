@@ -131,6 +131,44 @@ json_out_event(int64_t id, enum event_type type, const struct order *o,
 	return s;
 }
 
+struct json_object *
+json_out_held(const char *toss_status, int64_t count, int64_t first_seen,
+    int64_t last_seen, const char *example)
+{
+	struct json_object	*obj = jobject();
+	char			*line;
+
+	jadd(obj, "tossStatus", jstring(toss_status));
+	jadd(obj, "count", jint64(count));
+	jadd(obj, "firstSeen", jtime(first_seen));
+	jadd(obj, "lastSeen", jtime(last_seen));
+	jadd(obj, "example", jstring(example));
+	jadd(obj, "section", jstring("[status]"));
+	/* The line an operator adds to map it (after checking that Toss
+	 * means a completed payment: it could as well be "refund"). */
+	line = xasprintf("%s = grant", toss_status);
+	jadd(obj, "configLine", jstring(line));
+	free(line);
+	return obj;
+}
+
+struct json_object *
+json_out_transition(int64_t at, const char *from, const char *to)
+{
+	struct json_object	*obj = jobject();
+
+	jadd(obj, "at", jtime(at));
+	jadd(obj, "from", from != NULL ? jstring(from) : NULL);
+	jadd(obj, "to", jstring(to));
+	return obj;
+}
+
+struct json_object *
+json_out_time(int64_t ms)
+{
+	return jtime(ms);
+}
+
 char *
 json_out_string(struct json_object *obj)
 {

@@ -21,6 +21,18 @@ struct json_object *json_out_order(const struct order *);
 char		*json_out_event(int64_t id, enum event_type, const struct order *o,
 		    int refund_after_grant, int64_t at);
 
+/* The console's shapes (GET /v1/attention, /v1/orders/{id}/history):
+ * {"tossStatus","count","firstSeen","lastSeen","example","section":
+ * "[status]","configLine":"<STATUS> = grant"} for one group of held
+ * orders, and {"at","from","to"} for one status change (from null for
+ * the first). */
+struct json_object *json_out_held(const char *toss_status, int64_t count,
+		    int64_t first_seen, int64_t last_seen, const char *example);
+struct json_object *json_out_transition(int64_t at, const char *from,
+		    const char *to);
+/* A time as the order object writes it: RFC 3339 UTC, or null for 0. */
+struct json_object *json_out_time(int64_t ms);
+
 /* Serialises without escaping '/' and without spaces; caller frees. */
 char		*json_out_string(struct json_object *);
 

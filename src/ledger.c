@@ -70,6 +70,12 @@ enum stmt_id {
 	S_DUE_COUNT,
 	S_COUNTER_ADD,
 	S_COUNTER_GET,
+	S_SEARCH,
+	S_TRANSITIONS,
+	S_ORDER_EVENTS,
+	S_HELD,
+	S_ANOMALIES,
+	S_HISTORY,
 	S__COUNT
 };
 
@@ -184,6 +190,34 @@ static const char *const stmt_sql[S__COUNT] = {
 	    " WHERE prio = 1 AND next_poll_at <= ?1)",
 	[S_COUNTER_ADD] = "UPDATE counters SET n = n + 1 WHERE name = ?1",
 	[S_COUNTER_GET] = "SELECT n FROM counters WHERE name = ?1",
+	/* The console's queries. A userKey or ref has no index: a search
+	 * reads the table, fine for what a person types now and then. */
+	[S_SEARCH] =
+	    "SELECT " ORDER_COLS " FROM orders"
+	    " WHERE order_id = ?1 OR user_key = ?1 OR ref = ?1"
+	    " ORDER BY added_at DESC, order_id LIMIT ?2",
+	[S_TRANSITIONS] =
+	    "SELECT at, from_status, to_status FROM transitions"
+	    " WHERE order_id = ?1 ORDER BY at, rowid",
+	/* Event keys are "<orderId>:<type>": the unique index finds them. */
+	[S_ORDER_EVENTS] =
+	    "SELECT id, payload FROM events"
+	    " WHERE key > ?1 || ':' AND key < ?1 || ';' AND order_id = ?1"
+	    " ORDER BY id",
+	[S_HELD] =
+	    "SELECT o.toss_status, COUNT(*), MIN(coalesce("
+	    "(SELECT MIN(t.at) FROM transitions t WHERE t.order_id = o.order_id"
+	    " AND t.to_status = o.toss_status), o.updated_at)),"
+	    " MAX(o.updated_at), MIN(o.order_id)"
+	    " FROM orders o WHERE o.state = 'held'"
+	    " GROUP BY o.toss_status ORDER BY COUNT(*) DESC, o.toss_status",
+	[S_ANOMALIES] =
+	    "SELECT " ORDER_COLS " FROM orders WHERE order_id IN"
+	    " (SELECT order_id FROM events WHERE type = 'anomaly')"
+	    " ORDER BY updated_at DESC LIMIT ?1",
+	[S_HISTORY] =
+	    "SELECT (created_at - ?1) / ?2, COUNT(*) FROM events"
+	    " WHERE created_at >= ?1 GROUP BY 1 ORDER BY 1",
 };
 
 #define LEDGER_ERR_MAX	512
@@ -1855,4 +1889,173 @@ fail:
 	if (own_txn)
 		sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
 	return -1;
+}
+
+/* ---- what the console asks ---------------------------------------------- */
+
+/* Steps st (bound) and calls fn for each order row; see ledger_search. */
+static int
+orders_each(struct ledger *l, sqlite3_stmt *st, const char *what,
+    int (*fn)(const struct order *, void *), void *arg)
+{
+	struct order	*o;
+	int		 rc, r = 0;
+
+	o = xmalloc(sizeof(*o));
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (row_order(l, st, o) == -1) {
+			r = -1;
+			break;
+		}
+		if ((r = fn(o, arg)) != 0)
+			break;
+	}
+	if (r == 0 && rc != SQLITE_DONE) {
+		sql_error(l, what);
+		r = -1;
+	}
+	stmt_done(st);
+	free(o);
+	return r;
+}
+
+int
+ledger_search(struct ledger *l, const char *q, int limit,
+    int (*fn)(const struct order *, void *), void *arg)
+{
+	sqlite3_stmt	*st = l->stmt[S_SEARCH];
+
+	err_clear(l);
+	if (bind_text(l, st, 1, q, 0) == -1 ||
+	    bind_int64(l, st, 2, limit) == -1) {
+		stmt_done(st);
+		return -1;
+	}
+	return orders_each(l, st, "search", fn, arg);
+}
+
+int
+ledger_anomalies(struct ledger *l, int limit,
+    int (*fn)(const struct order *, void *), void *arg)
+{
+	sqlite3_stmt	*st = l->stmt[S_ANOMALIES];
+
+	err_clear(l);
+	if (bind_int64(l, st, 1, limit) == -1) {
+		stmt_done(st);
+		return -1;
+	}
+	return orders_each(l, st, "anomalies", fn, arg);
+}
+
+int
+ledger_transitions(struct ledger *l, const char *order_id,
+    int (*fn)(int64_t at, const char *from, const char *to, void *),
+    void *arg)
+{
+	sqlite3_stmt	*st = l->stmt[S_TRANSITIONS];
+	const char	*from, *to;
+	int		 rc, r = 0;
+
+	err_clear(l);
+	if (bind_text(l, st, 1, order_id, 0) == -1) {
+		stmt_done(st);
+		return -1;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		from = (const char *)sqlite3_column_text(st, 1);
+		to = (const char *)sqlite3_column_text(st, 2);
+		if ((r = fn(sqlite3_column_int64(st, 0), from,
+		    to != NULL ? to : "", arg)) != 0)
+			break;
+	}
+	if (r == 0 && rc != SQLITE_DONE) {
+		sql_error(l, "transitions");
+		r = -1;
+	}
+	stmt_done(st);
+	return r;
+}
+
+int
+ledger_order_events(struct ledger *l, const char *order_id,
+    int (*fn)(int64_t id, const char *payload, void *), void *arg)
+{
+	sqlite3_stmt	*st = l->stmt[S_ORDER_EVENTS];
+	const char	*payload;
+	int		 rc, r = 0;
+
+	err_clear(l);
+	if (bind_text(l, st, 1, order_id, 0) == -1) {
+		stmt_done(st);
+		return -1;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		payload = (const char *)sqlite3_column_text(st, 1);
+		if ((r = fn(sqlite3_column_int64(st, 0), payload != NULL ?
+		    payload : "", arg)) != 0)
+			break;
+	}
+	if (r == 0 && rc != SQLITE_DONE) {
+		sql_error(l, "order events");
+		r = -1;
+	}
+	stmt_done(st);
+	return r;
+}
+
+int
+ledger_held(struct ledger *l,
+    int (*fn)(const struct ledger_held *, void *), void *arg)
+{
+	sqlite3_stmt		*st = l->stmt[S_HELD];
+	struct ledger_held	 h;
+	int			 rc, r = 0;
+
+	err_clear(l);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		memset(&h, 0, sizeof(h));
+		col_text(st, 0, h.toss_status, sizeof(h.toss_status));
+		h.count = sqlite3_column_int64(st, 1);
+		h.first_seen = col_time(st, 2);
+		h.last_seen = col_time(st, 3);
+		col_text(st, 4, h.example, sizeof(h.example));
+		if ((r = fn(&h, arg)) != 0)
+			break;
+	}
+	if (r == 0 && rc != SQLITE_DONE) {
+		sql_error(l, "held");
+		r = -1;
+	}
+	stmt_done(st);
+	return r;
+}
+
+int
+ledger_history(struct ledger *l, int64_t since, int64_t bucket_ms,
+    int64_t *counts, int nbuckets)
+{
+	sqlite3_stmt	*st = l->stmt[S_HISTORY];
+	int64_t		 b;
+	int		 rc;
+
+	err_clear(l);
+	memset(counts, 0, sizeof(*counts) * (size_t)nbuckets);
+	if (bind_int64(l, st, 1, since) == -1 ||
+	    bind_int64(l, st, 2, bucket_ms) == -1) {
+		stmt_done(st);
+		return -1;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		b = sqlite3_column_int64(st, 0);
+		if (b >= 0 && b < nbuckets)
+			counts[b] = sqlite3_column_int64(st, 1);
+	}
+	if (rc != SQLITE_DONE) {
+		sql_error(l, "history");
+		stmt_done(st);
+		return -1;
+	}
+	stmt_done(st);
+	return 0;
 }

@@ -189,4 +189,38 @@ int		 ledger_event_since(struct ledger *, int64_t since_ms, int64_t *id);
 
 int		 ledger_stats(struct ledger *, int64_t now, struct ledger_stats *);
 
+/* What the console asks (also GET /v1/search, /v1/attention, /v1/history
+ * and /v1/orders/{id}/history). Each returns 0, fn's nonzero value when it
+ * stopped early, or -1 on a database error. */
+
+/* Orders whose orderId, userKey or ref is q, newest first, at most limit. */
+int		 ledger_search(struct ledger *, const char *q, int limit,
+		    int (*fn)(const struct order *, void *), void *arg);
+/* Orders that have an anomaly event, last updated first, at most limit. */
+int		 ledger_anomalies(struct ledger *, int limit,
+		    int (*fn)(const struct order *, void *), void *arg);
+/* An order's status changes, oldest first; from is NULL for the first. */
+int		 ledger_transitions(struct ledger *, const char *order_id,
+		    int (*fn)(int64_t at, const char *from, const char *to,
+		    void *), void *arg);
+/* An order's events, in id order. */
+int		 ledger_order_events(struct ledger *, const char *order_id,
+		    int (*fn)(int64_t id, const char *payload, void *), void *arg);
+/* Held orders grouped by the status Toss answered, largest group first:
+ * when the status was first seen on one of them, the last update of any,
+ * and one of them (the least orderId). */
+struct ledger_held {
+	char		 toss_status[STATUS_MAX + 1];
+	int64_t		 count;
+	int64_t		 first_seen;
+	int64_t		 last_seen;
+	char		 example[ORDER_ID_MAX + 1];
+};
+int		 ledger_held(struct ledger *,
+		    int (*fn)(const struct ledger_held *, void *), void *arg);
+/* Events written since `since` (unix ms), counted in nbuckets buckets of
+ * bucket_ms each: counts[0] starts at since. */
+int		 ledger_history(struct ledger *, int64_t since, int64_t bucket_ms,
+		    int64_t *counts, int nbuckets);
+
 #endif

@@ -1680,6 +1680,142 @@ test_errmsg_kept(void **state)
 	    "commit: no transaction is open");
 }
 
+/* ---- what the console asks ---- */
+
+#define COLLECT_MAX	512	/* the size of the buffers below */
+
+static int
+collect_ids(const struct order *o, void *arg)
+{
+	char	*buf = arg;
+	size_t	 n = strlen(buf);
+
+	snprintf(buf + n, COLLECT_MAX - n, "%s%s", n > 0 ? "," : "",
+	    o->order_id);
+	return 0;
+}
+
+static int
+collect_held(const struct ledger_held *h, void *arg)
+{
+	struct ledger_held	*out = arg;
+
+	out[out[0].count == 0 ? 0 : 1] = *h;
+	return 0;
+}
+
+static int
+collect_transition(int64_t at, const char *from, const char *to, void *arg)
+{
+	char	*buf = arg;
+	size_t	 n = strlen(buf);
+
+	snprintf(buf + n, COLLECT_MAX - n, "%lld:%s>%s;", (long long)(at - T0),
+	    from != NULL ? from : "-", to);
+	return 0;
+}
+
+static int
+count_events(int64_t id, const char *payload, void *arg)
+{
+	(void)id;
+	assert_true(*payload == '{');
+	(*(int *)arg)++;
+	return 0;
+}
+
+static void
+test_console_queries(void **state)
+{
+	struct fixture		*f = *state;
+	struct ledger_held	 h[2];
+	char			 buf[COLLECT_MAX];
+	int64_t			 counts[3];
+	int			 n;
+
+	add(f->l, "a", "u1", NULL, "r1", T0, LEDGER_ADDED);
+	add(f->l, "b", "u1", NULL, NULL, T0 + 1, LEDGER_ADDED);
+	add(f->l, "c", "u2", NULL, NULL, T0 + 2, LEDGER_ADDED);
+	add(f->l, "c:x", "u3", NULL, NULL, T0 + 3, LEDGER_ADDED);
+	apply(f->l, "a", ST_HELD, "NEW_STATUS", EV_HELD, T0 + 9000, T0 + 1000);
+	apply(f->l, "c:x", ST_HELD, "NEW_STATUS", EV_HELD, T0 + 9000, T0 + 2000);
+	apply(f->l, "a", ST_HELD, "NEW_STATUS", EV_NONE, T0 + 9000, T0 + 3000);
+	apply(f->l, "b", ST_GRANTED, "PURCHASED", EV_GRANT, T0 + 9000,
+	    T0 + 3600000 + 5);
+
+	/* By userKey (newest first), by ref, by orderId, nothing. */
+	buf[0] = '\0';
+	assert_int_equal(ledger_search(f->l, "u1", 50, collect_ids, buf), 0);
+	assert_string_equal(buf, "b,a");
+	buf[0] = '\0';
+	assert_int_equal(ledger_search(f->l, "r1", 50, collect_ids, buf), 0);
+	assert_string_equal(buf, "a");
+	buf[0] = '\0';
+	assert_int_equal(ledger_search(f->l, "c", 50, collect_ids, buf), 0);
+	assert_string_equal(buf, "c");
+	buf[0] = '\0';
+	assert_int_equal(ledger_search(f->l, "u1", 1, collect_ids, buf), 0);
+	assert_string_equal(buf, "b");
+	buf[0] = '\0';
+	assert_int_equal(ledger_search(f->l, "zzz", 50, collect_ids, buf), 0);
+	assert_string_equal(buf, "");
+
+	/* One group: first seen when the status came, last update, example. */
+	memset(h, 0, sizeof(h));
+	assert_int_equal(ledger_held(f->l, collect_held, h), 0);
+	assert_string_equal(h[0].toss_status, "NEW_STATUS");
+	assert_int_equal(h[0].count, 2);
+	assert_int_equal(h[0].first_seen, T0 + 1000);
+	assert_int_equal(h[0].last_seen, T0 + 3000);
+	assert_string_equal(h[0].example, "a");
+	assert_int_equal(h[1].count, 0);
+
+	buf[0] = '\0';
+	assert_int_equal(ledger_transitions(f->l, "a", collect_transition, buf),
+	    0);
+	assert_string_equal(buf, "1000:->NEW_STATUS;");
+
+	/* "c" has no event although "c:x" (whose keys start "c:") has one. */
+	n = 0;
+	assert_int_equal(ledger_order_events(f->l, "c", count_events, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(ledger_order_events(f->l, "c:x", count_events, &n), 0);
+	assert_int_equal(n, 1);
+
+	/* Two events in the first hour, the grant in the second. */
+	assert_int_equal(ledger_history(f->l, T0, 3600000, counts, 3), 0);
+	assert_int_equal(counts[0], 2);
+	assert_int_equal(counts[1], 1);
+	assert_int_equal(counts[2], 0);
+
+	buf[0] = '\0';
+	assert_int_equal(ledger_anomalies(f->l, 10, collect_ids, buf), 0);
+	assert_string_equal(buf, "");
+}
+
+static void
+test_console_json(void **state)
+{
+	struct json_object	*obj;
+	char			*s;
+
+	(void)state;
+	obj = json_out_held("NEW_STATUS", 2, T0, T0 + 1000, "a");
+	s = json_out_string(obj);
+	assert_string_equal(s, "{\"tossStatus\":\"NEW_STATUS\",\"count\":2,"
+	    "\"firstSeen\":\"2026-11-28T01:30:00.123Z\","
+	    "\"lastSeen\":\"2026-11-28T01:30:01.123Z\",\"example\":\"a\","
+	    "\"section\":\"[status]\",\"configLine\":\"NEW_STATUS = grant\"}");
+	free(s);
+	json_object_put(obj);
+	obj = json_out_transition(T0, NULL, "PURCHASED");
+	s = json_out_string(obj);
+	assert_string_equal(s, "{\"at\":\"2026-11-28T01:30:00.123Z\","
+	    "\"from\":null,\"to\":\"PURCHASED\"}");
+	free(s);
+	json_object_put(obj);
+}
+
 int
 main(void)
 {
@@ -1714,6 +1850,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_refuse_damaged_schema, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_quick_check, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_errmsg_kept, setup_dir, teardown),
+		cmocka_unit_test_setup_teardown(test_console_queries, setup_open, teardown),
+		cmocka_unit_test(test_console_json),
 	};
 
 	log_init("test_ledger", 0);
