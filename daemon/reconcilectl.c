@@ -662,6 +662,8 @@ ctl_print_order(const struct order *o)
 	printf("updatedAt:          %s\n", ctl_time(o->updated_at, t));
 	printf("grantedAt:          %s\n", ctl_time(o->granted_at, t));
 	printf("nextPollAt:         %s\n", ctl_time(o->next_poll_at, t));
+	printf("intakeSku:          %s\n", ctl_text(o->intake_sku));
+	printf("skuConfirmed:       %s\n", o->sku_confirmed ? "yes" : "no");
 }
 
 static int

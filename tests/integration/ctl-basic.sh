@@ -242,7 +242,9 @@ errors:             0
 addedAt:            2025-11-28T01:30:00.124Z
 updatedAt:          2025-11-28T01:30:00.124Z
 grantedAt:          -
-nextPollAt:         2025-11-28T01:30:00.124Z" "$(out)"
+nextPollAt:         2025-11-28T01:30:00.124Z
+intakeSku:          -
+skuConfirmed:       no" "$(out)"
 assert_eq "" "$(err)"
 assert_exit 0 ctl show ord-2
 assert_eq "orderId:            ord-2
@@ -258,7 +260,9 @@ errors:             1
 addedAt:            2025-11-28T01:30:00.125Z
 updatedAt:          2025-11-28T01:31:00.000Z
 grantedAt:          2025-11-28T01:31:00.000Z
-nextPollAt:         -" "$(out)"
+nextPollAt:         -
+intakeSku:          ait.0000010000.af647449
+skuConfirmed:       no" "$(out)"
 # Toss's reason and status are upstream text: a terminal never gets their
 # control characters (here: clear screen, a forged line, a bell).
 sql "UPDATE orders SET reason = char(27) || '[2J' || char(10) || 'state: granted',
@@ -272,6 +276,14 @@ assert_match '^ord-1 +pending +X\\x07\\\\ +443731104$' "$(out)" \
     "list escapes control characters"
 out | LC_ALL=C grep -q "$(printf '[\001-\010\033]')" &&
     fail "list wrote a control character"
+# What the intake claimed is shown escaped too; skuConfirmed as yes/no.
+sql "UPDATE orders SET intake_sku = 'i' || char(27) || '[2J', sku_confirmed = 1
+    WHERE order_id = 'ord-1'"
+assert_exit 0 ctl show ord-1
+assert_eq 'intakeSku:          i\x1b[2J
+skuConfirmed:       yes' "$(out | sed -n '15,16p')" \
+    "show prints intakeSku escaped and skuConfirmed"
+sql "UPDATE orders SET intake_sku = NULL, sku_confirmed = 0 WHERE order_id = 'ord-1'"
 sql "UPDATE orders SET reason = '', toss_status = '' WHERE order_id = 'ord-1'"
 assert_exit 0 ctl show ord-3
 assert_match '^ref:                ""$' "$(out)"
