@@ -737,6 +737,7 @@ daemon_metrics(void *arg, struct evbuffer *out)
 	v.pause_reason = st.pause != PAUSE_NONE ?
 	    gate_reason_name(st.pause) : NULL;
 	v.pause_until_ms = st.pause_until_ms;
+	v.pause_since_ms = st.pause_since_ms;
 	v.cert_not_after = d->cert_not_after;
 	v.rate_per_sec = d->cfg->rate_per_sec;
 	v.leader = 1;		/* the only instance on its SQLite ledger */

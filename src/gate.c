@@ -171,6 +171,8 @@ gate_pause(struct gate *g, enum gate_reason cause, int quiet, int64_t mono,
 		}
 		return;
 	}
+	if (was == PAUSE_NONE)
+		g->since = now;
 	g->state = GATE_PAUSED;
 	g->reason = cause;
 	g->pause_ms = ms;
@@ -199,6 +201,7 @@ gate_open(struct gate *g)
 	g->reason = PAUSE_NONE;
 	g->end_mono = 0;
 	g->until = 0;
+	g->since = 0;
 }
 
 void

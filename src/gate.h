@@ -120,6 +120,9 @@ struct gate {
 	int64_t		 pause_ms;	/* the pause's length */
 	int64_t		 end_mono;	/* PAUSED: monotonic ms it ends */
 	int64_t		 until;		/* the same as wall-clock ms */
+	int64_t		 since;		/* PAUSED, PROBING: wall-clock ms the pause
+					 * began, kept while it is extended or
+					 * taken up again after its probe */
 	int		 probe_out;	/* a probe is in flight */
 	enum gate_check	 check;
 	void		*check_job;	/* the caller's, while check is on */

@@ -515,6 +515,11 @@ metrics_render(struct evbuffer *out, const struct metrics_view *v)
 	render_printf(&r, "reconciled_inflight_requests %" PRIu64 "\n",
 	    v->inflight);
 	render_paused(&r, v->pause_reason);
+	render_head(&r, "reconciled_paused_since_timestamp_seconds", "gauge",
+	    "When the pause in force began (unix time; 0: not paused).");
+	render_printf(&r, "reconciled_paused_since_timestamp_seconds %" PRId64
+	    ".%03d\n", v->pause_since_ms / 1000,
+	    (int)(v->pause_since_ms % 1000));
 	render_sinks(&r, v, have_stats ? st.last_event_id : -1);
 	render_unknown(&r);
 

@@ -41,6 +41,7 @@ struct metrics_view {
 	uint64_t	 inflight;
 	const char	*pause_reason;	/* NULL when not paused */
 	int64_t		 pause_until_ms;
+	int64_t		 pause_since_ms;	/* when the pause began; 0 = none */
 	int64_t		 cert_not_after;	/* unix seconds, 0 unknown */
 	double		 rate_per_sec;	/* [api] rate_limit; 0 = none */
 	int		 leader;	/* this instance polls and delivers */

@@ -988,6 +988,7 @@ poller_get_stats(const struct poller *p, struct poller_stats *st)
 	st->inflight = p->ninflight;
 	st->pause = gate_paused(&p->gate);
 	st->pause_until_ms = st->pause != PAUSE_NONE ? p->gate.until : 0;
+	st->pause_since_ms = st->pause != PAUSE_NONE ? p->gate.since : 0;
 }
 
 void

@@ -27,6 +27,7 @@ struct poller_stats {
 	size_t		 inflight;
 	enum gate_reason pause;
 	int64_t		 pause_until_ms;	/* wall clock, 0 = not paused */
+	int64_t		 pause_since_ms;	/* wall clock the pause began */
 };
 
 struct poller;

@@ -118,6 +118,9 @@ function drawDaemon(m) {
 		if (r && m[k] === 1)
 			pausedFor = "yes: " + r[1];
 	});
+	if (pausedFor !== "no" && m.reconciled_paused_since_timestamp_seconds > 0)
+		pausedFor += ", since " + fmtTime(new Date(
+		    m.reconciled_paused_since_timestamp_seconds * 1000).toISOString());
 	row(t, ["role", m.reconciled_leader === 1 ? "leader" : "standby"]);
 	row(t, ["paused", pausedFor]);
 	row(t, ["rate limit", m.reconciled_rate_limit_per_second ?

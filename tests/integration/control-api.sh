@@ -430,6 +430,7 @@ for p in /healthz /metrics; do
 	http HEAD "$p"
 	assert_eq "200 " "$CODE $BODY" "HEAD $p (recorded)"
 done
+t_post429=$(now_ms)
 http POST /v1/orders -d '{"orderId":"c-429","userKey":"10"}'
 expect 201 application/json "c-429"
 wait_until 5 "/healthz answers 503" \
@@ -441,6 +442,10 @@ assert_match 'rate_limited|429' "$(printf '%s' "$BODY" | jq -r .reason)" \
     "the reason names the 429 pause"
 scrape
 assert_eq 1 "$(metric 'reconciled_paused{reason="rate_limited"}')" "paused gauge"
+# When the pause began: after c-429 was posted, before this scrape.
+since_ms=$(metric reconciled_paused_since_timestamp_seconds | awk '{ printf "%.0f", $1 * 1000 }')
+[ "$since_ms" -ge "$t_post429" ] && [ "$since_ms" -le "$(now_ms)" ] ||
+    fail "reconciled_paused_since_timestamp_seconds: $since_ms not in [$t_post429, now]"
 assert_eq 1 "$(metric 'reconciled_polls_total{outcome="rate_limited",status=""}')" \
     "the 429 is counted"
 wait_until 10 "c-429 is granted after the pause" state_is c-429 granted

@@ -526,6 +526,46 @@ test_messages(void **state)
 	assert_int_equal(out.error, FETCH_ERESET);
 }
 
+/* A pause remembers when it began: kept while it is extended and when its
+ * probe meets the same trouble again, cleared when the gate opens. */
+static void
+test_pause_since(void **state)
+{
+	struct gate		 g;
+	struct gate_outcome	 out;
+	int64_t			 wait;
+	int			 began;
+
+	gate_init(&g);
+	assert_int_equal(g.since, 0);
+	gate_finish(&g, &facts[F_429_RA5], &job, 0, MONO, NOW, &out);
+	assert_int_equal(gate_paused(&g), PAUSE_RATE_LIMITED);
+	assert_int_equal(g.since, NOW);
+	gate_finish(&g, &facts[F_429_RA5], &job, 0, MONO + 1000, NOW + 1000,
+	    &out);
+	assert_int_equal(g.until, NOW + 6000);
+	assert_int_equal(g.since, NOW);
+	assert_int_equal(gate_admit(&g, MONO + 6000, &wait, &began),
+	    GATE_GO_PROBE);
+	gate_submitted(&g, GATE_PROBE, 1);
+	assert_int_equal(g.since, NOW);
+	gate_finish(&g, &facts[F_PROBE_429], &job, 0, MONO + 6100,
+	    NOW + 6100, &out);
+	assert_int_equal(g.state, GATE_PAUSED);
+	assert_int_equal(g.since, NOW);
+	assert_int_equal(gate_admit(&g, MONO + 60 * S, &wait, &began),
+	    GATE_GO_PROBE);
+	gate_submitted(&g, GATE_PROBE, 1);
+	gate_finish(&g, &facts[F_PROBE_ANSWER], &job, 0, MONO + 60 * S + 100,
+	    NOW + 60 * S + 100, &out);
+	assert_int_equal(out.log, GATE_LOG_ENDED);
+	assert_int_equal(g.since, 0);
+	/* The next pause has its own beginning. */
+	gate_finish(&g, &facts[F_429_RA5], &job, 0, MONO + 70 * S,
+	    NOW + 70 * S, &out);
+	assert_int_equal(g.since, NOW + 70 * S);
+}
+
 /* A pause runs out, one probe goes, its answer opens the gate. */
 static void
 test_pause_probe_open(void **state)
@@ -680,6 +720,7 @@ main(void)
 		cmocka_unit_test(test_rows_cover),
 		cmocka_unit_test(test_messages),
 		cmocka_unit_test(test_pause_probe_open),
+		cmocka_unit_test(test_pause_since),
 		cmocka_unit_test(test_check),
 		cmocka_unit_test(test_reload),
 		cmocka_unit_test(test_names),

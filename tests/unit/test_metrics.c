@@ -226,6 +226,10 @@ static const char fresh[] =
 "reconciled_paused{reason=\"rate_limited\"} 0\n"
 "reconciled_paused{reason=\"tls\"} 0\n"
 "reconciled_paused{reason=\"auth\"} 0\n"
+"# HELP reconciled_paused_since_timestamp_seconds When the pause in force "
+"began (unix time; 0: not paused).\n"
+"# TYPE reconciled_paused_since_timestamp_seconds gauge\n"
+"reconciled_paused_since_timestamp_seconds 0.000\n"
 "# HELP reconciled_sink_delivered_id Id of the last event the sink "
 "delivered.\n"
 "# TYPE reconciled_sink_delivered_id gauge\n"
@@ -329,6 +333,7 @@ test_ledger_gauges(void **state)
 	v.now_ms = T0 + 90500;		/* o-pending is 90 s old */
 	v.inflight = 7;
 	v.pause_reason = "tls";
+	v.pause_since_ms = 1796400000123;
 	v.cert_not_after = 1830000000;
 	v.sinks[0].name = "jsonl";
 	v.sinks[0].delivered_id = 1;
@@ -377,6 +382,8 @@ test_ledger_gauges(void **state)
 	assert_line(s, "reconciled_paused{reason=\"rate_limited\"} 0");
 	assert_line(s, "reconciled_paused{reason=\"tls\"} 1");
 	assert_line(s, "reconciled_paused{reason=\"auth\"} 0");
+	assert_line(s, "reconciled_paused_since_timestamp_seconds "
+	    "1796400000.123");
 	assert_line(s, "reconciled_sink_delivered_id{sink=\"jsonl\"} 1");
 	assert_line(s, "reconciled_sink_delivered_id{sink=\"webhook\"} 3");
 	assert_line(s, "reconciled_sink_lag{sink=\"jsonl\"} 2");
