@@ -169,6 +169,10 @@ for p in $lits; do
 	cands="$cands
 $p"
 	case $p in
+	/ui/)
+		# The console's files: no id, no tails; an unknown name is 404.
+		cands="$cands
+/ui/$PROBE_ID" ;;
 	*/)
 		[ "$p" = / ] && continue
 		cands="$cands
@@ -183,21 +187,39 @@ cands=$(echo "$cands" | LC_ALL=C sort -u)
 echo "probing:" $cands
 for p in $cands; do
 	for m in GET HEAD POST PUT DELETE PATCH OPTIONS; do
+		# Under /ui/ any other method is refused before the name is looked
+		# up (405): only GET and HEAD can tell an unknown file (404).
+		case $p:$m in
+		/ui/"$PROBE_ID":GET | /ui/"$PROBE_ID":HEAD) ;;
+		/ui/"$PROBE_ID":*) continue ;;
+		esac
 		authed "$m" "$p"
 		[ "$CODE" != 000 ] || fail "$m $p: no answer"
 	done
 done
-# Without the token: order data answers 401; probes, scrapers and the
-# document itself are open.
+# Without the token: order data answers 401; probes, scrapers, the
+# document itself and the console's files (which hold no data: the page
+# asks for the token) are open.
 echo "$ops" | sed -e "s|{orderId}|$PROBE_ID|g" >"$T/ops"
 while read -r m p; do
 	http "$m" "$p"
-	if [ "$p" = /v1/openapi.yaml ] || [ "$p" = /healthz ] || [ "$p" = /metrics ]; then
-		assert_eq 200 "$CODE" "$m $p without the token"
-	else
-		assert_eq 401 "$CODE" "$m $p without the token"
-	fi
+	case $p in
+	/v1/openapi.yaml | /healthz | /metrics | /ui/*)
+		assert_eq 200 "$CODE" "$m $p without the token" ;;
+	*)
+		assert_eq 401 "$CODE" "$m $p without the token" ;;
+	esac
 done <"$T/ops"
+for p in /ui/ /ui/console.css /ui/console.js /ui/favicon.svg; do
+	http GET "$p"
+	assert_eq DENY "$(hdr X-Frame-Options)" "X-Frame-Options of $p"
+	[ -n "$(hdr Content-Security-Policy)" ] || fail "$p has no Content-Security-Policy"
+	[ -s "$EX_BODY" ] || fail "GET $p: an empty body"
+done
+http GET "/ui/$PROBE_ID"
+assert_eq 404 "$CODE" "GET an unknown file of the console"
+http POST /ui/
+assert_eq "405 GET, HEAD" "$CODE $(hdr Allow)" "POST /ui/"
 
 # ---------------------------------------------------------------------------
 step "every event, as the JSONL file and the webhook receive it, is an Event"
