@@ -163,7 +163,10 @@ try:
                   api("GET", "/v1/orders/us-paid")))
     check(o1["polls"] == o0["polls"] + 1 and o1["updatedAt"] != o0["updatedAt"],
           "the re-check button moved the order's next poll (polled at once)")
-    trs = drv.find_elements(By.CSS_SELECTOR, "#order table")
+    # The page draws the order again after the re-check: wait for it.
+    trs = wait_for("the order's fields and transitions", lambda: (
+        lambda t: t if len(t) >= 2 else None)(
+        drv.find_elements(By.CSS_SELECTOR, "#order table")), secs=10)
     check(len(trs) >= 2, "the order shows its fields and transitions")
     shots("order")
 
