@@ -153,16 +153,17 @@ error_lines()
 assert_error_lines()
 {
 	# While the daemon runs, an attempt's line is logged just before its
-	# batch commits: wait (3 s at most) for a moment when both agree.
+	# batch commits: read both until one reading agrees (3 s at most), and
+	# judge that reading, not a later one that a new attempt may split.
 	_fl_i=0
-	while [ "$(order_field "$1" errors)" != "$(error_lines "$1" | wc -l | tr -d ' ')" ] &&
-	    [ "$_fl_i" -lt 30 ]; do
+	while :; do
+		_fl_n=$(order_field "$1" errors)
+		_fl_l=$(error_lines "$1" | wc -l | tr -d ' ')
+		[ "$_fl_n" != "$_fl_l" ] && [ "$_fl_i" -lt 30 ] || break
 		sleep 0.1
 		_fl_i=$((_fl_i + 1))
 	done
-	_fl_n=$(order_field "$1" errors)
-	assert_eq "$_fl_n" "$(error_lines "$1" | wc -l | tr -d ' ')" \
-	    "$1: one log line per recorded error"
+	assert_eq "$_fl_n" "$_fl_l" "$1: one log line per recorded error"
 	_fl_bad=$(error_lines "$1" | grep -Ev -- "info: order $1 \\(userKey [^)]*\\): ($2); next try in [0-9.]+m?s\$" || true)
 	assert_eq "" "$_fl_bad" "$1: every error line matches: $2"
 }
