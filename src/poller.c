@@ -651,6 +651,12 @@ poller_submit(struct poller *p, struct job *j)
 		freq.tls12_check = gate_tls12(&p->gate, j->kind);
 		freq.sent = poller_sent;
 		ratelimit_start(&p->rl, util_mono_ms());
+		/* Says when the decision to ask was made: a request can reach
+		 * Toss well after it (a slow handshake), and what a pause
+		 * stops is new decisions, not requests already on their way. */
+		log_debug("order %s: asking Toss%s", o->order_id,
+		    j->kind == GATE_PROBE ? " (the probe after a pause)" :
+		    j->kind == GATE_ASK ? "" : " (over TLS 1.2, a check)");
 		rc = fetch_submit(p->fetch, &freq, poller_done, j);
 		if (rc == -1)
 			ratelimit_unsent_end(&p->rl);

@@ -24,11 +24,11 @@ MAX_INFLIGHT=32
 echo "SOAK_SECONDS=$SECONDS_TOTAL SOAK_WARMUP=$WARMUP SOAK_RATE=$RATE SOAK_PRELOAD=$PRELOAD"
 require_cmd curl
 
-# crash.json with 10% faults; no kills here, so its 20 s switches can be
+# crash.json with 10% faults; no kills here, so its 30 s switches can be
 # 4 s ones.
 jq '.faults = {"http5xx": 0.03, "reset": 0.02, "truncated": 0.01,
     "garbage": 0.01, "fail": 0.02, "stall": 0.01} |
-    .templates[].timeline[] |= (if .after == "20s" then .after = "4s" else . end)' \
+    .templates[].timeline[] |= (if .after == "30s" then .after = "4s" else . end)' \
     "$SCENARIOS/crash.json" >"$T/soak.json"
 start_sim "$T/soak.json" --latency 20 --seed 7
 start_webhook

@@ -39,7 +39,10 @@ cp "$MNT/events.jsonl" "$T/jsonl.before-full"
 events_before=$(event_count)
 wait_until 10 "the verdicts come back and cannot be written" \
     grep -Eq 'poller: commit of [0-9]+ results failed: database or disk is full' "$DAEMON_LOG"
-sleep 3
+# Then the next claim of due orders (refund re-checks, retries) must fail
+# too and say so; a slow (sanitizer) build takes longer to get there.
+wait_until 20 "a claim on the full disk fails and says why" \
+    grep -Eq 'error: poller: cannot claim due orders: database or disk is full$' "$DAEMON_LOG"
 daemon_alive || fail "the daemon died on a full disk"
 assert_eq "$events_before" "$(event_count)" "events while the disk is full"
 assert_eq 0 "$(count_state failed)" "failed orders while the disk is full"
