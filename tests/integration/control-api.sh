@@ -13,16 +13,6 @@
 
 require_cmd curl python3
 
-# A free loopback port (the kernel picks it; the daemon binds it a moment
-# later).
-free_port()
-{
-	python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
-}
-
 # use_listen ADDR [TOKEN]: sets [control] in $CONF (write_daemon_config
 # leaves "listen =" empty).
 use_listen()
@@ -67,25 +57,7 @@ http()
 	shift 2
 	set -- ${AUTH:+-H "Authorization: Bearer $AUTH"} "$@"
 	[ "$_m" != POST ] || set -- -H 'Content-Type: application/json' "$@"
-	exchange_next "$_m" "$_p"
-	_out=$EX_BODY
-	if [ "$_m" = HEAD ]; then
-		# curl -I writes the headers as the output: there is no body.
-		: >"$EX_BODY"
-		_out=/dev/null
-		set -- -I "$@"
-	else
-		set -- -X "$_m" "$@"
-	fi
-	CODE=$(curl_to -sS -o "$_out" -D "$EX_HDRS" -w '%{http_code}' \
-	    "$@" "$BASE$_p") || fail "curl $_m $_p failed"
-	BODY=$(cat "$EX_BODY" 2>/dev/null || true)
-}
-
-# hdr NAME: the value of response header NAME (without the CR).
-hdr()
-{
-	grep -i "^$1:" "$EX_HDRS" | head -n 1 | sed -e 's/^[^:]*: *//' | tr -d '\r'
+	api_request "$_m" "$_p" "$@"
 }
 
 # expect CODE CONTENT_TYPE WHAT: checks the last answer's status and type.

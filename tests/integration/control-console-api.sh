@@ -21,21 +21,7 @@ AUTH=c0ns0le-t0k3n
 # for the check against docs/openapi.yaml (pass); sets CODE and BODY.
 req()
 {
-	_m=$1
-	_p=$2
-	shift 2
-	exchange_next "$_m" "$_p"
-	_out=$EX_BODY
-	if [ "$_m" = HEAD ]; then
-		: >"$EX_BODY"
-		_out=/dev/null
-		set -- -I "$@"
-	else
-		set -- -X "$_m" "$@"
-	fi
-	CODE=$(curl -sS -o "$_out" -D "$EX_HDRS" -w '%{http_code}' "$@" \
-	    "$BASE$_p") || fail "curl $_m $_p failed"
-	BODY=$(cat "$EX_BODY")
+	api_request "$@"
 }
 
 # get PATH [CURL_ARG...]: GET with the token (another method with -X).
@@ -46,11 +32,6 @@ get()
 	shift
 	[ "${1:-}" != -X ] || { _gm=$2; shift 2; }
 	req "$_gm" "$_gp" -H "Authorization: Bearer $AUTH" "$@"
-}
-
-hdr()
-{
-	grep -i "^$1:" "$EX_HDRS" | head -n 1 | sed -e 's/^[^:]*: *//' | tr -d '\r'
 }
 
 start_sim "$SCENARIOS/unknown-status.json"

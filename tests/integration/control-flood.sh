@@ -10,14 +10,6 @@
 
 require_cmd curl python3
 
-free_port()
-{
-	python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
-}
-
 # The daemon under ulimit -n 64 (soft and hard: it cannot raise it).
 cat >"$T/rd-64" <<EOF
 #!/bin/sh

@@ -12,14 +12,6 @@
 
 require_cmd curl python3
 
-free_port()
-{
-	python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
-}
-
 # set_control LINE...: replaces the [control] section (the last one of
 # write_daemon_config) with the lines given.
 set_control()

@@ -29,6 +29,16 @@ now_ms()
 	date +%s%3N
 }
 
+# free_port: a free loopback port (the kernel picks it; a daemon binds it a
+# moment later). Needs python3.
+free_port()
+{
+	python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
+}
+
 # _ld_alive PID: true while PID runs (a zombie, exited but not yet waited
 # for, counts as gone).
 _ld_alive()

@@ -82,6 +82,36 @@ exchange_next()
 	EX_BODY=$API_LOG/$API_N.body
 }
 
+# api_request METHOD PATH [CURL_ARG...]: one request to $BASE (through the
+# unix socket $SOCK when set), recorded by exchange_next; sets CODE and BODY,
+# keeps the headers in $EX_HDRS and the body in $EX_BODY (empty for HEAD).
+api_request()
+{
+	_ar_m=$1
+	_ar_p=$2
+	shift 2
+	exchange_next "$_ar_m" "$_ar_p"
+	_ar_out=$EX_BODY
+	if [ "$_ar_m" = HEAD ]; then
+		# curl -I writes the headers as the output: there is no body.
+		: >"$EX_BODY"
+		_ar_out=/dev/null
+		set -- -I "$@"
+	else
+		set -- -X "$_ar_m" "$@"
+	fi
+	[ -z "${SOCK:-}" ] || set -- --unix-socket "$SOCK" "$@"
+	CODE=$(curl -sS -o "$_ar_out" -D "$EX_HDRS" -w '%{http_code}' "$@" \
+	    "$BASE$_ar_p") || fail "curl $_ar_m $_ar_p failed"
+	BODY=$(cat "$EX_BODY" 2>/dev/null || true)
+}
+
+# hdr NAME: the value of the last answer's header NAME (without the CR).
+hdr()
+{
+	grep -i "^$1:" "$EX_HDRS" | head -n 1 | sed -e 's/^[^:]*: *//' | tr -d '\r'
+}
+
 # record_exchange METHOD PATH HEADERS_FILE BODY_FILE: keeps a copy of one
 # exchange when recording (for helpers that run in a subshell, where
 # exchange_next's count would be lost).

@@ -22,33 +22,11 @@ KEY_TEXT='reconciled openapi test key'
 SECRET=whsec_$(printf '%s' "$KEY_TEXT" | "${OPENSSL:-openssl}" base64 -A)
 PROBE_ID=o-grant
 
-free_port()
-{
-	python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
-}
-
 # http METHOD PATH [CURL_ARG...]: one request to $BASE, recorded; sets CODE
 # and BODY.
 http()
 {
-	_m=$1
-	_p=$2
-	shift 2
-	exchange_next "$_m" "$_p"
-	_out=$EX_BODY
-	if [ "$_m" = HEAD ]; then
-		: >"$EX_BODY"
-		_out=/dev/null
-		set -- -I "$@"
-	else
-		set -- -X "$_m" "$@"
-	fi
-	CODE=$(curl -sS -o "$_out" -D "$EX_HDRS" -w '%{http_code}' "$@" \
-	    "$BASE$_p") || fail "curl $_m $_p failed"
-	BODY=$(cat "$EX_BODY")
+	api_request "$@"
 }
 
 # authed METHOD PATH [CURL_ARG...]: http with the bearer token.
@@ -58,11 +36,6 @@ authed()
 	_ap=$2
 	shift 2
 	http "$_am" "$_ap" -H "Authorization: Bearer $TOKEN" "$@"
-}
-
-hdr()
-{
-	grep -i "^$1:" "$EX_HDRS" | head -n 1 | sed -e 's/^[^:]*: *//' | tr -d '\r'
 }
 
 # One order for each event type; refunds once after a grant, once alone.

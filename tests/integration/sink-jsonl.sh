@@ -18,14 +18,6 @@ TOKEN=pull-t0ken
 PULL_PID=
 at_exit '[ -z "$PULL_PID" ] || kill -TERM "-$PULL_PID" 2>/dev/null'
 
-free_port()
-{
-	python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
-}
-
 # use_jsonl PATH: a daemon config with [events] jsonl = PATH and the
 # control API on $CPORT with $TOKEN.
 use_jsonl()

@@ -27,14 +27,6 @@ at_exit '[ -z "$CONSUMER_PID" ] || kill "$CONSUMER_PID" 2>/dev/null'
 KEY_TEXT='reconciled sink-webhook test key'
 SECRET=whsec_$(printf '%s' "$KEY_TEXT" | "${OPENSSL:-openssl}" base64 -A)
 
-free_port()
-{
-	python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
-}
-
 # set_mode [LINE...]: the receiver's mode file, replaced atomically (an
 # empty file means ok).
 set_mode()
