@@ -155,9 +155,13 @@ echo "--- samples (seconds, RSS kB, fds, sockets, orders):"
 cat "$T/usage.log"
 stop_daemon_ok
 assert_run_sound "$T/events.jsonl"
-for f in http5xx reset truncated garbage fail stall; do
-	assert_ge 1 "$(sim_count "select(.outcome == \"fault:$f\")")" "requests answered with fault $f"
-done
+# The faults are drawn per request (10% in all, 1-3% each): how many of a
+# kind a run gets depends on how many requests it made, and a slow build
+# makes fewer, so a kind may be missing (fail, 2%, was once); the total may
+# not. The fault matrix (fault-*.sh) checks each kind on its own.
+echo "--- faults served, by kind:"
+jq -r 'select(.outcome | startswith("fault:")) | .outcome' "$SIM_LOG" | sort | uniq -c
+assert_ge 10 "$(sim_count 'select(.outcome | startswith("fault:"))')" "requests answered with a fault"
 
 step "resources: after warm-up and at the end"
 set -- $warm

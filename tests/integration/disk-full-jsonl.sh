@@ -12,9 +12,15 @@
 mount_tmpfs 1m
 JSONL=$MNT/events.jsonl
 
-start_sim "$SCENARIOS/fault-disk.json"
+# The d-paid orders must still be waiting when the disk fills: their switch
+# to PAYMENT_COMPLETED comes 12 s after their first request here (3 s in
+# the scenario, which a sanitizer build had passed before the fill).
+jq '.templates[] |= (if .prefix == "d-paid-" then .timeline[1].after = "12s" else . end)' \
+    "$SCENARIOS/fault-disk.json" >"$T/fault-disk.json"
+start_sim "$T/fault-disk.json"
 CFG_REFUND_CHECK_MIN=200ms
 CFG_REFUND_CHECK_MAX=1s
+CFG_CONNECT_TIMEOUT=3s
 write_daemon_config "[events]" "jsonl = $JSONL"
 use_control_sock
 
@@ -23,9 +29,10 @@ make_orders 8100 d-early-:5 d-paid-:20 d-refund-:5
 import_orders <"$T/orders.jsonl"
 write_expected
 start_daemon
-wait_until 10 "the early grants are in the JSONL file" eval \
+wait_until 30 "the early grants are in the JSONL file" eval \
     '[ "$(event_count grant)" -ge 10 ] && sinks_caught_up'
 cp "$JSONL" "$T/jsonl.before"
+assert_eq 0 "$(event_count grant d-paid-0001)" "d-paid-0001 still waits for its payment when the disk fills"
 
 step "fill the filesystem, leaving one page"
 dd if=/dev/zero of="$MNT/spacer" bs=4096 count=1 2>/dev/null
@@ -33,8 +40,8 @@ dd if=/dev/zero of="$MNT/filler" bs=4096 2>/dev/null || true
 rm -f "$MNT/spacer"
 
 step "the orders settle; the sink cannot write them and says so"
-wait_settled 15
-wait_until 10 "the sink reports the full disk" \
+wait_settled 40
+wait_until 20 "the sink reports the full disk" \
     grep -q "events jsonl $JSONL: .*No space left on device" "$DAEMON_LOG"
 assert_eq "503 {\"status\":\"unhealthy\",\"reason\":\"jsonl sink failing (see the log)\"}" \
     "$(healthz)" "/healthz while the sink fails"

@@ -16,6 +16,11 @@ mount_tmpfs 4m
 start_sim "$SCENARIOS/fault-disk.json" --latency 1500
 CFG_REFUND_CHECK_MIN=200ms
 CFG_REFUND_CHECK_MAX=1s
+# 40 handshakes at once, made one at a time by the simulator, overran a 1 s
+# connect timeout in a sanitizer build: the d-refund orders' first answers
+# then came after their switch (refunded, never granted).
+CFG_CONNECT_TIMEOUT=3s
+CFG_TIMEOUT=5s
 write_daemon_config "[events]" "jsonl = $MNT/events.jsonl"
 LEDGER=$MNT/ledger.db
 sed "s|^path = .*|path = $LEDGER|" "$CONF" >"$CONF.new" && mv "$CONF.new" "$CONF"
@@ -25,7 +30,7 @@ make_orders 8000 d-early-:10 d-paid-:10 d-fail-:10 d-refund-:10
 import_orders <"$T/orders.jsonl"
 write_expected
 start_daemon
-wait_until 10 "the early orders are granted and written to the JSONL file" eval \
+wait_until 30 "the early orders are granted and written to the JSONL file" eval \
     '[ "$(event_count grant)" -ge 20 ] && sinks_caught_up'
 
 step "fill the filesystem while the verdicts are on their way"
@@ -44,8 +49,15 @@ wait_until 10 "the verdicts come back and cannot be written" \
 wait_until 20 "a claim on the full disk fails and says why" \
     grep -Eq 'error: poller: cannot claim due orders: database or disk is full$' "$DAEMON_LOG"
 daemon_alive || fail "the daemon died on a full disk"
-assert_eq "$events_before" "$(event_count)" "events while the disk is full"
-assert_eq 0 "$(count_state failed)" "failed orders while the disk is full"
+# SQLite can still commit a batch now and then on the full disk (a reset
+# WAL is rewritten in place, without new blocks), so what was written is
+# not known in advance; what must hold is that it was written whole: each
+# settled order with its event, no event without its order.
+assert_ge "$events_before" "$(event_count)" "events while the disk is full (none lost)"
+assert_eq "$(count_state failed)" "$(event_count failed)" \
+    "failed orders and failed events agree while the disk is full"
+assert_eq "$(count_state refunded)" "$(event_count refund)" \
+    "refunded orders and refund events agree while the disk is full"
 
 step "reconcilectl add on the full disk: refused, nothing added"
 st=0
