@@ -47,7 +47,8 @@ import_all()
 # kill may have come between the commit and the exit) all of it is as good.
 killed()
 {
-	kill -KILL "$1"
+	# It may have finished since it was seen alive: the reap tells.
+	kill -KILL "$1" 2>/dev/null || true
 	_ld_reap "$1" 10 || fail "import survived SIGKILL"
 	_ci_n=$(pending)
 	if [ "${3:-}" = late ] && [ "$_ci_n" = $(((committed + 1) * N)) ]; then

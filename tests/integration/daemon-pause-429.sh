@@ -27,16 +27,11 @@ assert_eq 1 "$(sim_count 'select(.outcome == "fault:rate429" and .orderId == "q-
     "the 429 went to q-429"
 t429=$(jq -r 'select(.outcome == "fault:rate429") | .t' "$SIM_LOG")
 # When the daemon paused (its log's clock is the simulator's: one host).
-tpause=$(grep -m 1 'poller: paused' "$DAEMON_LOG" | cut -d' ' -f1 |
-    jq -R '(.[0:19] + "Z" | fromdateiso8601) * 1000 + (.[20:23] | tonumber)')
+tpause=$(first_log_ms 'poller: paused')
 assert_ge "$t429" "$tpause" "the pause follows the 429"
 # From the pause until Retry-After is over, nothing may be asked: the
 # daemon logs each decision to ask ("asking Toss").
-log_ms_of()
-{
-	cut -d' ' -f1 | jq -R '(.[0:19] + "Z" | fromdateiso8601) * 1000 + (.[20:23] | tonumber)'
-}
-asked=$(grep -F ': asking Toss' "$DAEMON_LOG" | log_ms_of |
+asked=$(grep -F ': asking Toss' "$DAEMON_LOG" | log_ms |
     jq -c --argjson a "$tpause" --argjson b $((tpause + 1900)) 'select(. > $a and . < $b)')
 assert_eq "" "$asked" "requests decided during the Retry-After pause (paused at $tpause)"
 # A request decided just before the pause may still arrive after it (a slow
@@ -47,7 +42,7 @@ quiet=$(jq -c --argjson a $((tpause + 1000)) --argjson b $((tpause + 1900)) \
 assert_eq "" "$quiet" "requests arriving late in the Retry-After pause (429 served at $t429, paused at $tpause)"
 after=$(sim_count "select(.t >= $((tpause + 1900)) and (.orderId | startswith(\"q-w\")))")
 assert_ge 4 "$after" "the waiting orders are polled again after the pause"
-before=$(grep -F ': asking Toss' "$DAEMON_LOG" | log_ms_of |
+before=$(grep -F ': asking Toss' "$DAEMON_LOG" | log_ms |
     jq -c --argjson a "$tpause" 'select(. <= $a)' | wc -l | tr -d ' ')
 assert_ge 5 "$before" "requests decided before the pause (all five claimed at once)"
 assert_eq 1 "$(sim_count 'select(.orderId == "q-429" and .outcome == "status:PAYMENT_COMPLETED")')" \

@@ -17,14 +17,6 @@ CFG_BACKOFF_MAX=1s
 FAULT_BACKOFF_MIN_MS=100
 FAULT_BACKOFF_MAX_MS=1000
 
-# log_ms: the unix ms of the daemon log lines on stdin (their first
-# field, "2026-11-28T01:30:00.123Z"), one per line.
-log_ms()
-{
-	cut -d' ' -f1 | jq -R '(.[0:19] + "Z" | fromdateiso8601) * 1000 +
-	    (.[20:23] | tonumber)'
-}
-
 # assert_untouched ID [WHAT]: the order is pending, never took a real
 # answer (polls 0, no Toss status) and has no event.
 assert_untouched()
@@ -89,14 +81,6 @@ assert_quiet()
 	_fl_q=$(jq -c --argjson a "$1" --argjson b "$2" \
 	    'select(.t > $a and .t < $b)' "$SIM_LOG")
 	assert_eq "" "$_fl_q" "${3:-requests} between $1 and $2"
-}
-
-# first_log_ms ERE: unix ms of the first daemon log line matching ERE.
-first_log_ms()
-{
-	_fl_l=$(grep -E -m 1 -- "$1" "$DAEMON_LOG") ||
-	    fail "no log line matches: $1"
-	printf '%s\n' "$_fl_l" | log_ms
 }
 
 # The control API (/healthz) on a unix socket: use_control_sock and healthz

@@ -29,6 +29,22 @@ now_ms()
 	date +%s%3N
 }
 
+# log_ms: the unix ms of the daemon log lines on stdin (their first
+# field, "2026-11-28T01:30:00.123Z"), one per line.
+log_ms()
+{
+	cut -d' ' -f1 | jq -R '(.[0:19] + "Z" | fromdateiso8601) * 1000 +
+	    (.[20:23] | tonumber)'
+}
+
+# first_log_ms ERE: unix ms of the first daemon log line matching ERE.
+first_log_ms()
+{
+	_ld_l=$(grep -E -m 1 -- "$1" "$DAEMON_LOG") ||
+	    fail "no log line matches: $1"
+	printf '%s\n' "$_ld_l" | log_ms
+}
+
 # free_port: a free loopback port (the kernel picks it; a daemon binds it a
 # moment later). Needs python3.
 free_port()
@@ -202,7 +218,10 @@ start_daemon()
 	DAEMON_PID=$!
 	_ld_deadline=$(($(now_ms) + 10000))
 	while [ "$(grep -c 'polling ' "$DAEMON_LOG" || true)" -le "${_ld_mark:-0}" ]; do
-		if ! _ld_alive "$DAEMON_PID"; then
+		# A --once run may log "polling" and finish between the test
+		# above and this one: gone with the line logged is a start.
+		if ! _ld_alive "$DAEMON_PID" &&
+		    [ "$(grep -c 'polling ' "$DAEMON_LOG" || true)" -le "${_ld_mark:-0}" ]; then
 			_ld_st=0
 			wait "$DAEMON_PID" || _ld_st=$?
 			DAEMON_PID=
