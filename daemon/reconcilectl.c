@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #include <json-c/json.h>
-#include <sqlite3.h>
 
 #include "config.h"
 #include "intake.h"
@@ -1196,6 +1195,7 @@ main(int argc, char *argv[])
 	const struct command	*cmd;
 	struct ctl		 ctl;
 	struct cmdline		 cl;
+	char			 ledgers[256];
 	int			 c, rv;
 
 	memset(&ctl, 0, sizeof(ctl));
@@ -1211,9 +1211,9 @@ main(int argc, char *argv[])
 			ctl_help(stdout);
 			return ctl_flush(0);
 		case 'V':
-			printf(PROG " %s (json-c %s, SQLite %s)\n",
-			    PACKAGE_VERSION, json_c_version(),
-			    sqlite3_libversion());
+			ledger_versions(ledgers, sizeof(ledgers), ", ");
+			printf(PROG " %s (json-c %s, %s)\n",
+			    PACKAGE_VERSION, json_c_version(), ledgers);
 			return ctl_flush(0);
 		default:
 			return ctl_opt_err(NULL, c, argv, lo);

@@ -20,7 +20,6 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <json-c/json.h>
-#include <sqlite3.h>
 
 #include "config.h"
 #include "control.h"
@@ -131,11 +130,14 @@ daemon_tls_version(void)
 static void
 daemon_print_versions(void)
 {
+	char	 ledgers[256];
+
+	ledger_versions(ledgers, sizeof(ledgers), "\n");
 	printf("reconciled %s\n", PACKAGE_VERSION);
 	printf("libevent %s\n", event_get_version());
 	printf("libcurl %s\n", daemon_curl_version());
 	printf("json-c %s\n", json_c_version());
-	printf("SQLite %s\n", sqlite3_libversion());
+	printf("%s\n", ledgers);
 }
 
 /* The message for a certificate that expired (caller frees). */
@@ -1000,6 +1002,7 @@ main(int argc, char *argv[])
 {
 	struct daemon	 d;
 	const char	*explicit_path = NULL;
+	char		 ledgers[256];
 	int		 ch, check = 0, verbose = 0, version = 0, rc;
 
 	memset(&d, 0, sizeof(d));
@@ -1071,11 +1074,11 @@ main(int argc, char *argv[])
 	if (check)
 		rc = daemon_check(d.config_path, check > 1);
 	else {
+		ledger_versions(ledgers, sizeof(ledgers), ", ");
 		log_info("reconciled %s starting (libevent %s, libcurl %s"
-		    " with %s, json-c %s, SQLite %s)", PACKAGE_VERSION,
+		    " with %s, json-c %s, %s)", PACKAGE_VERSION,
 		    event_get_version(), daemon_curl_version(),
-		    daemon_tls_version(), json_c_version(),
-		    sqlite3_libversion());
+		    daemon_tls_version(), json_c_version(), ledgers);
 		rc = daemon_run(&d);
 	}
 	curl_global_cleanup();

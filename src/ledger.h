@@ -1,6 +1,8 @@
 /* The ledger: every order the daemon was told about, the events it emitted
- * (the outbox), the audit trail of status changes and the sinks' cursors, in
- * one SQLite file. Every write that gates money is a committed transaction. */
+ * (the outbox), the audit trail of status changes and the sinks' cursors.
+ * One interface whatever the backend (src/ledger-sqlite.c: one SQLite
+ * file); src/ledger.c picks the backend when it opens. Every write that
+ * gates money is a committed transaction. */
 #ifndef RECONCILED_LEDGER_H
 #define RECONCILED_LEDGER_H
 
@@ -60,6 +62,9 @@ struct ledger	*ledger_open(const char *path, int readonly, char **err);
 void		 ledger_close(struct ledger *);
 /* The path it was opened with. */
 const char	*ledger_path(struct ledger *);
+/* The backends of this build and their libraries' versions ("SQLite
+ * 3.40.1"), separated by sep, into buf. */
+void		 ledger_versions(char *buf, size_t size, const char *sep);
 /* Why the last failed ledger call failed (for log lines): the first cause
  * SQLite or the ledger gave, kept across the rollback that followed it. */
 const char	*ledger_errmsg(struct ledger *);

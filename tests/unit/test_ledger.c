@@ -1,5 +1,6 @@
-/* Unit tests of the ledger (src/ledger.c) and the JSON it stores and shows
- * (src/json-out.c), each against a fresh SQLite file in a temp directory. */
+/* Unit tests of the ledger (src/ledger.c and its SQLite backend,
+ * src/ledger-sqlite.c) and the JSON it stores and shows (src/json-out.c),
+ * each against a fresh SQLite file in a temp directory. */
 #include <sys/stat.h>
 
 #include <errno.h>
