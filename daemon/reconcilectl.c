@@ -344,13 +344,14 @@ ctl_open(struct ctl *ctl, int readonly)
 		free(err);
 		return EX_CONFIG;
 	}
-	if (readonly && access(ctl->cfg->ledger_path, F_OK) == -1 &&
+	if (readonly && ctl->cfg->ledger_url == NULL &&
+	    access(ctl->cfg->ledger_path, F_OK) == -1 &&
 	    errno == ENOENT) {
 		ctl_err("no ledger at %s yet (it is created by the first add, "
 		    "import or daemon start)", ctl->cfg->ledger_path);
 		return 1;
 	}
-	ctl->ledger = ledger_open(ctl->cfg->ledger_path, readonly, &err);
+	ctl->ledger = ledger_open(config_ledger(ctl->cfg), readonly, &err);
 	if (ctl->ledger == NULL) {
 		ctl_err("%s", err != NULL ? err : "cannot open the ledger");
 		free(err);

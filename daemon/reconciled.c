@@ -354,7 +354,7 @@ daemon_check(const char *path, int full)
 		config_free(cfg);
 		return EX_CONFIG;
 	}
-	if ((ledger = ledger_open(cfg->ledger_path, 0, &err)) == NULL) {
+	if ((ledger = ledger_open(config_ledger(cfg), 0, &err)) == NULL) {
 		log_warnx("%s", err);
 		free(err);
 		config_free(cfg);
@@ -520,7 +520,7 @@ daemon_on_reload(evutil_socket_t sig, short kind, void *arg)
 	struct daemon		*d = arg;
 	struct config		*cfg = NULL, *old;
 	struct poller_stats	 st;
-	char			*err = NULL;
+	char			*err = NULL, *name;
 	int64_t			 not_after = 0;
 	int			 moved;
 
@@ -542,10 +542,12 @@ daemon_on_reload(evutil_socket_t sig, short kind, void *arg)
 		return;
 	}
 	daemon_warn_config(cfg);
-	if (strcmp(cfg->ledger_path, d->cfg->ledger_path) != 0)
-		log_warning("[ledger] path changed to %s: the daemon keeps"
-		    " using %s until it is restarted", cfg->ledger_path,
-		    d->cfg->ledger_path);
+	if (strcmp(config_ledger(cfg), config_ledger(d->cfg)) != 0) {
+		name = ledger_name(config_ledger(cfg));
+		log_warning("[ledger] changed to %s: the daemon keeps using %s"
+		    " until it is restarted", name, ledger_path(d->ledger));
+		free(name);
+	}
 	moved = !daemon_same(cfg->cert, d->cfg->cert) ||
 	    !daemon_same(cfg->key, d->cfg->key);
 	poller_get_stats(d->poller, &st);
@@ -733,7 +735,8 @@ daemon_metrics(void *arg, struct evbuffer *out)
 	poller_get_stats(d->poller, &st);
 	memset(&v, 0, sizeof(v));
 	v.ledger = d->ledger;
-	v.ledger_path = d->cfg->ledger_path;
+	/* The file's size, for SQLite; a database server has its own. */
+	v.ledger_path = d->cfg->ledger_url == NULL ? d->cfg->ledger_path : NULL;
 	v.now_ms = util_now_ms();
 	v.inflight = st.inflight;
 	v.pause_reason = st.pause != PAUSE_NONE ?
@@ -884,13 +887,13 @@ daemon_run(struct daemon *d)
 	daemon_warn_config(d->cfg);
 
 	/* ledger */
-	if ((d->ledger = ledger_open(d->cfg->ledger_path, 0, &err)) == NULL) {
+	if ((d->ledger = ledger_open(config_ledger(d->cfg), 0, &err)) == NULL) {
 		log_warnx("%s", err);
 		free(err);
 		daemon_teardown(d);
 		return EXIT_RUNTIME;
 	}
-	log_info("ledger %s", d->cfg->ledger_path);
+	log_info("ledger %s", ledger_path(d->ledger));
 
 	/* fetch */
 	if ((d->base = event_base_new()) == NULL) {

@@ -16,12 +16,11 @@
  * before any of these runs, and keeps in_tx for begin/commit/rollback.
  * Each returns what the ledger_ function of the same name returns. */
 struct ledger_ops {
-	const char	*name;		/* "SQLite", "PostgreSQL" */
 	int		 own_errcode;	/* kept for the ledger's own findings */
 	/* 1 when `where` (a path or a URL from the configuration) is this
 	 * backend's to open. */
 	int		 (*claims)(const char *where);
-	/* The library's version, for --version. */
+	/* The library and its version ("SQLite 3.40.1"), for --version. */
 	const char	*(*version)(void);
 	/* Sets l->be, or *err (caller frees); l->where is set. On failure
 	 * close is called with whatever l->be holds. */

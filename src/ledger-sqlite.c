@@ -915,7 +915,10 @@ sq_claims(const char *where)
 static const char *
 sq_version(void)
 {
-	return sqlite3_libversion();
+	static char	 buf[48];
+
+	(void)snprintf(buf, sizeof(buf), "SQLite %s", sqlite3_libversion());
+	return buf;
 }
 
 static int
@@ -1916,7 +1919,6 @@ sq_history(struct ledger *l, int64_t since, int64_t bucket_ms,
 }
 
 const struct ledger_ops ledger_sqlite_ops = {
-	.name = "SQLite",
 	.own_errcode = SQLITE_ERROR,
 	.claims = sq_claims,
 	.version = sq_version,

@@ -92,6 +92,53 @@ err_clear(struct ledger *l)
 
 /* ---- the handle ---------------------------------------------------------- */
 
+/* A URL ("scheme://...") has its password in its user info
+ * ("user:password@") or in a "password=" parameter: each becomes "***".
+ * Anything else is a path, named as it is. */
+char *
+ledger_name(const char *where)
+{
+	const char	*s, *auth, *end, *at, *colon, *q;
+	char		*out;
+	size_t		 len, o = 0;
+
+	s = where + strspn(where, "abcdefghijklmnopqrstuvwxyz");
+	if (s == where || strncmp(s, "://", 3) != 0)
+		return xstrdup(where);
+	/* Masking adds at most 3 bytes per "password=" (9 bytes) or
+	 * user info (at least ":@"). */
+	len = strlen(where);
+	out = xcalloc(2, len + 8);
+	auth = s + 3;
+	end = auth + strcspn(auth, "/?#");
+	at = NULL;
+	for (q = auth; q < end; q++)
+		if (*q == '@')
+			at = q;
+	colon = at != NULL ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+	if (colon != NULL) {
+		memcpy(out, where, (size_t)(colon + 1 - where));
+		o = (size_t)(colon + 1 - where);
+		memcpy(out + o, "***", 3);
+		o += 3;
+		s = at;
+	} else
+		s = where;
+	/* The rest, with password=... parameters masked. */
+	while (*s != '\0') {
+		if ((s == where || s[-1] == '?' || s[-1] == '&') &&
+		    strncmp(s, "password=", 9) == 0) {
+			memcpy(out + o, "password=***", 12);
+			o += 12;
+			s += 9 + strcspn(s + 9, "&#");
+			continue;
+		}
+		out[o++] = *s++;
+	}
+	out[o] = '\0';
+	return out;
+}
+
 struct ledger *
 ledger_open(const char *where, int readonly, char **err)
 {
@@ -115,7 +162,7 @@ ledger_open(const char *where, int readonly, char **err)
 	}
 	l = xcalloc(1, sizeof(*l));
 	l->ops = ops;
-	l->where = xstrdup(where);
+	l->where = ledger_name(where);
 	l->readonly = readonly;
 	if (ops->open(l, where, readonly, err) == -1) {
 		if (*err == NULL)
@@ -476,8 +523,8 @@ ledger_versions(char *buf, size_t size, const char *sep)
 	buf[0] = '\0';
 	for (i = 0; i < sizeof(ledger_backends) / sizeof(ledger_backends[0]);
 	    i++) {
-		r = snprintf(buf + len, size - len, "%s%s %s", i > 0 ? sep : "",
-		    ledger_backends[i]->name, ledger_backends[i]->version());
+		r = snprintf(buf + len, size - len, "%s%s", i > 0 ? sep : "",
+		    ledger_backends[i]->version());
 		if (r < 0 || (size_t)r >= size - len)
 			return;
 		len += (size_t)r;

@@ -1817,10 +1817,38 @@ test_console_json(void **state)
 	json_object_put(obj);
 }
 
+/* A URL's password never reaches a message: ledger_name() masks it. */
+static void
+test_name_masks_password(void **state)
+{
+	static const char *const cases[][2] = {
+		{ "/var/lib/reconciled/ledger.db", "/var/lib/reconciled/ledger.db" },
+		{ "/srv/a:b@c://d", "/srv/a:b@c://d" },
+		{ "postgresql://db/ledger", "postgresql://db/ledger" },
+		{ "postgresql://u@db/ledger", "postgresql://u@db/ledger" },
+		{ "postgresql://u:secret@db:5432/ledger",
+		    "postgresql://u:***@db:5432/ledger" },
+		{ "postgresql://u:p@ss@db/l", "postgresql://u:***@db/l" },
+		{ "postgresql:///l?host=/run/pg&password=secret&sslmode=require",
+		    "postgresql:///l?host=/run/pg&password=***&sslmode=require" },
+		{ "postgres://u:a@/l?password=b", "postgres://u:***@/l?password=***" },
+		{ "postgresql://u:@db/l", "postgresql://u:***@db/l" },
+	};
+	char	*name;
+	size_t	 i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		name = ledger_name(cases[i][0]);
+		assert_string_equal(name, cases[i][1]);
+		free(name);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_name_masks_password),
 		cmocka_unit_test_setup_teardown(test_open_fresh, setup_dir, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_refuse_newer, setup_open, teardown),
