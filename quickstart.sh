@@ -15,11 +15,12 @@ build=${BUILD_DIR:-$top/build}
 
 BUILD_PACKAGES="build-essential autoconf automake libtool pkgconf
 libevent-dev libcurl4-openssl-dev libjson-c-dev libsqlite3-dev libinih-dev
-libssl-dev libsystemd-dev openssl ca-certificates"
+libssl-dev libsystemd-dev libpq-dev openssl ca-certificates"
+# postgresql: the PostgreSQL ledger's tests start throwaway servers;
 # prometheus: promtool checks the alerting rules and the /metrics output;
 # nodejs and npm: the Standard Webhooks library checks real deliveries (an
 # npm that came with another Node.js, such as NodeSource's, is used as is).
-TEST_PACKAGES="libcmocka-dev jq sqlite3 curl python3 systemd procps prometheus chromium chromium-driver python3-selenium"
+TEST_PACKAGES="libcmocka-dev jq sqlite3 postgresql curl python3 systemd procps prometheus chromium chromium-driver python3-selenium"
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 ||
 	TEST_PACKAGES="$TEST_PACKAGES nodejs npm"
 

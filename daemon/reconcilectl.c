@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #include <json-c/json.h>
-#include <sqlite3.h>
 
 #include "config.h"
 #include "intake.h"
@@ -345,13 +344,14 @@ ctl_open(struct ctl *ctl, int readonly)
 		free(err);
 		return EX_CONFIG;
 	}
-	if (readonly && access(ctl->cfg->ledger_path, F_OK) == -1 &&
+	if (readonly && ctl->cfg->ledger_url == NULL &&
+	    access(ctl->cfg->ledger_path, F_OK) == -1 &&
 	    errno == ENOENT) {
 		ctl_err("no ledger at %s yet (it is created by the first add, "
 		    "import or daemon start)", ctl->cfg->ledger_path);
 		return 1;
 	}
-	ctl->ledger = ledger_open(ctl->cfg->ledger_path, readonly, &err);
+	ctl->ledger = ledger_open(config_ledger(ctl->cfg), readonly, &err);
 	if (ctl->ledger == NULL) {
 		ctl_err("%s", err != NULL ? err : "cannot open the ledger");
 		free(err);
@@ -1196,6 +1196,7 @@ main(int argc, char *argv[])
 	const struct command	*cmd;
 	struct ctl		 ctl;
 	struct cmdline		 cl;
+	char			 ledgers[256];
 	int			 c, rv;
 
 	memset(&ctl, 0, sizeof(ctl));
@@ -1211,9 +1212,9 @@ main(int argc, char *argv[])
 			ctl_help(stdout);
 			return ctl_flush(0);
 		case 'V':
-			printf(PROG " %s (json-c %s, SQLite %s)\n",
-			    PACKAGE_VERSION, json_c_version(),
-			    sqlite3_libversion());
+			ledger_versions(ledgers, sizeof(ledgers), ", ");
+			printf(PROG " %s (json-c %s, %s)\n",
+			    PACKAGE_VERSION, json_c_version(), ledgers);
 			return ctl_flush(0);
 		default:
 			return ctl_opt_err(NULL, c, argv, lo);

@@ -20,7 +20,6 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <json-c/json.h>
-#include <sqlite3.h>
 
 #include "config.h"
 #include "control.h"
@@ -131,11 +130,14 @@ daemon_tls_version(void)
 static void
 daemon_print_versions(void)
 {
+	char	 ledgers[256];
+
+	ledger_versions(ledgers, sizeof(ledgers), "\n");
 	printf("reconciled %s\n", PACKAGE_VERSION);
 	printf("libevent %s\n", event_get_version());
 	printf("libcurl %s\n", daemon_curl_version());
 	printf("json-c %s\n", json_c_version());
-	printf("SQLite %s\n", sqlite3_libversion());
+	printf("%s\n", ledgers);
 }
 
 /* The message for a certificate that expired (caller frees). */
@@ -352,7 +354,7 @@ daemon_check(const char *path, int full)
 		config_free(cfg);
 		return EX_CONFIG;
 	}
-	if ((ledger = ledger_open(cfg->ledger_path, 0, &err)) == NULL) {
+	if ((ledger = ledger_open(config_ledger(cfg), 0, &err)) == NULL) {
 		log_warnx("%s", err);
 		free(err);
 		config_free(cfg);
@@ -518,7 +520,7 @@ daemon_on_reload(evutil_socket_t sig, short kind, void *arg)
 	struct daemon		*d = arg;
 	struct config		*cfg = NULL, *old;
 	struct poller_stats	 st;
-	char			*err = NULL;
+	char			*err = NULL, *name;
 	int64_t			 not_after = 0;
 	int			 moved;
 
@@ -540,10 +542,12 @@ daemon_on_reload(evutil_socket_t sig, short kind, void *arg)
 		return;
 	}
 	daemon_warn_config(cfg);
-	if (strcmp(cfg->ledger_path, d->cfg->ledger_path) != 0)
-		log_warning("[ledger] path changed to %s: the daemon keeps"
-		    " using %s until it is restarted", cfg->ledger_path,
-		    d->cfg->ledger_path);
+	if (strcmp(config_ledger(cfg), config_ledger(d->cfg)) != 0) {
+		name = ledger_name(config_ledger(cfg));
+		log_warning("[ledger] changed to %s: the daemon keeps using %s"
+		    " until it is restarted", name, ledger_path(d->ledger));
+		free(name);
+	}
 	moved = !daemon_same(cfg->cert, d->cfg->cert) ||
 	    !daemon_same(cfg->key, d->cfg->key);
 	poller_get_stats(d->poller, &st);
@@ -731,7 +735,8 @@ daemon_metrics(void *arg, struct evbuffer *out)
 	poller_get_stats(d->poller, &st);
 	memset(&v, 0, sizeof(v));
 	v.ledger = d->ledger;
-	v.ledger_path = d->cfg->ledger_path;
+	/* The file's size, for SQLite; a database server has its own. */
+	v.ledger_path = d->cfg->ledger_url == NULL ? d->cfg->ledger_path : NULL;
 	v.now_ms = util_now_ms();
 	v.inflight = st.inflight;
 	v.pause_reason = st.pause != PAUSE_NONE ?
@@ -882,13 +887,13 @@ daemon_run(struct daemon *d)
 	daemon_warn_config(d->cfg);
 
 	/* ledger */
-	if ((d->ledger = ledger_open(d->cfg->ledger_path, 0, &err)) == NULL) {
+	if ((d->ledger = ledger_open(config_ledger(d->cfg), 0, &err)) == NULL) {
 		log_warnx("%s", err);
 		free(err);
 		daemon_teardown(d);
 		return EXIT_RUNTIME;
 	}
-	log_info("ledger %s", d->cfg->ledger_path);
+	log_info("ledger %s", ledger_path(d->ledger));
 
 	/* fetch */
 	if ((d->base = event_base_new()) == NULL) {
@@ -1000,6 +1005,7 @@ main(int argc, char *argv[])
 {
 	struct daemon	 d;
 	const char	*explicit_path = NULL;
+	char		 ledgers[256];
 	int		 ch, check = 0, verbose = 0, version = 0, rc;
 
 	memset(&d, 0, sizeof(d));
@@ -1071,11 +1077,11 @@ main(int argc, char *argv[])
 	if (check)
 		rc = daemon_check(d.config_path, check > 1);
 	else {
+		ledger_versions(ledgers, sizeof(ledgers), ", ");
 		log_info("reconciled %s starting (libevent %s, libcurl %s"
-		    " with %s, json-c %s, SQLite %s)", PACKAGE_VERSION,
+		    " with %s, json-c %s, %s)", PACKAGE_VERSION,
 		    event_get_version(), daemon_curl_version(),
-		    daemon_tls_version(), json_c_version(),
-		    sqlite3_libversion());
+		    daemon_tls_version(), json_c_version(), ledgers);
 		rc = daemon_run(&d);
 	}
 	curl_global_cleanup();

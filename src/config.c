@@ -83,6 +83,14 @@ enum key_type {
 #define KF_LISTEN	0x10	/* HOST:PORT, [V6]:PORT or unix:/path */
 #define KF_NOSPACE	0x20	/* no blanks inside; never echoed */
 #define KF_LIST		0x40	/* words, blank or comma separated */
+#define KF_PGURL	0x80	/* postgresql://...; never echoed (password) */
+
+/* Whether this build has the PostgreSQL ledger backend. */
+#ifdef HAVE_LIBPQ
+#define CONFIG_POSTGRESQL	1
+#else
+#define CONFIG_POSTGRESQL	0
+#endif
 
 struct keydef {
 	const char	*section;
@@ -110,6 +118,7 @@ static const struct keydef keys[] = {
 	{ "api", "rate_limit", KT_RATE, offsetof(struct config, rate_per_sec),
 	    0, 0, 0 },
 	STR("ledger", "path", ledger_path, KF_REQUIRED),
+	STR("ledger", "url", ledger_url, KF_PGURL),
 	DUR("poll", "backoff_min", backoff_min_ms, DURATION_MAX_MS),
 	DUR("poll", "backoff_max", backoff_max_ms, DURATION_MAX_MS),
 	DUR("poll", "give_up_after", give_up_after_ms, DURATION_MAX_MS),
@@ -571,7 +580,14 @@ string_set(struct parse *p, const struct keydef *k, const char *value)
 		    SECRET_MIN, CONFIG_WEBHOOK_SECRETS_MAX);
 		return;
 	}
-	if ((k->flags & KF_NOSPACE) && strpbrk(value, " \t") != NULL) {
+	if ((k->flags & KF_PGURL) && strncmp(value, "postgresql://", 13) != 0 &&
+	    strncmp(value, "postgres://", 11) != 0) {
+		parse_error(p, p->lineno, "%s: not a PostgreSQL URL (must start"
+		    " with postgresql://)", k->name);
+		return;
+	}
+	if ((k->flags & (KF_NOSPACE | KF_PGURL)) &&
+	    strpbrk(value, " \t") != NULL) {
 		parse_error(p, p->lineno, "%s must not contain blanks",
 		    k->name);
 		return;
@@ -870,6 +886,16 @@ config_check(struct parse *p)
 		    "address needs a token (every local user could read the "
 		    "event feed and post orders): set [control] token, or "
 		    "listen on unix:/PATH");
+	if (cfg->ledger_url != NULL && keyline_of(p, "path") != 0)
+		parse_error(p, later(keyline_of(p, "path"),
+		    keyline_of(p, "url")), "[ledger] path and url are both"
+		    " set: use path for an SQLite file or url for PostgreSQL,"
+		    " not both");
+	if (cfg->ledger_url != NULL && !CONFIG_POSTGRESQL)
+		parse_error(p, keyline_of(p, "url"), "url: this build of"
+		    " reconciled has no PostgreSQL ledger backend (configure"
+		    " it --with-postgresql, with libpq installed), or use"
+		    " path");
 	if (cfg->cert != NULL && cfg->key == NULL)
 		parse_error(p, keyline_of(p, "key"),
 		    "cert is set but key is not");
@@ -951,6 +977,7 @@ config_free(struct config *cfg)
 	free(cfg->ca);
 	free(cfg->rate_limit);
 	free(cfg->ledger_path);
+	util_free_secret(cfg->ledger_url);
 	free(cfg->jsonl);
 	free(cfg->webhook_url);
 	util_free_secret(cfg->webhook_secret);
@@ -1047,4 +1074,10 @@ config_path(const char *explicit_path)
 	if (env != NULL && *env != '\0')
 		return env;
 	return CONFIG_DEFAULT_PATH;
+}
+
+const char *
+config_ledger(const struct config *cfg)
+{
+	return cfg->ledger_url != NULL ? cfg->ledger_url : cfg->ledger_path;
 }

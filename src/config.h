@@ -53,7 +53,11 @@ struct config {
 	char		*rate_limit;	/* as written, for messages */
 
 	/* [ledger] */
-	char		*ledger_path;
+	char		*ledger_path;	/* SQLite: the file */
+	char		*ledger_url;	/* PostgreSQL: NULL = use ledger_path;
+					 * may hold a password: never log it
+					 * (ledger_path() of the open ledger
+					 * masks it) */
 
 	/* [poll] */
 	int64_t		 backoff_min_ms;
@@ -101,6 +105,9 @@ void		 config_free(struct config *);
 /* The config file to use: explicit (-c) if given, else $RECONCILED_CONFIG,
  * else CONFIG_DEFAULT_PATH. */
 const char	*config_path(const char *explicit_path);
+/* What ledger_open() takes: [ledger] url when set, else path. May hold a
+ * password: never log it. */
+const char	*config_ledger(const struct config *);
 
 /* 1 if list (blank or comma separated, NULL = empty) holds item[len],
  * compared without regard to case. */

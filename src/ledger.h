@@ -1,6 +1,8 @@
 /* The ledger: every order the daemon was told about, the events it emitted
- * (the outbox), the audit trail of status changes and the sinks' cursors, in
- * one SQLite file. Every write that gates money is a committed transaction. */
+ * (the outbox), the audit trail of status changes and the sinks' cursors.
+ * One interface whatever the backend (src/ledger-sqlite.c: one SQLite
+ * file); src/ledger.c picks the backend when it opens. Every write that
+ * gates money is a committed transaction. */
 #ifndef RECONCILED_LEDGER_H
 #define RECONCILED_LEDGER_H
 
@@ -49,7 +51,9 @@ struct ledger_stats {
 
 struct ledger;
 
-/* Opens (creating with mode 0600 if absent, unless readonly) and migrates.
+/* Opens `where`, a path (SQLite) or a postgresql:// URL (PostgreSQL, in
+ * builds with it), and migrates. For a path: creates it with mode 0600 if
+ * absent, unless readonly.
  * Refuses, without writing to it, a file that is not an SQLite database,
  * one that is not a ledger (has tables but no ledger schema), one from a
  * newer schema and one whose schema SQLite finds damaged; refuses a ledger
@@ -58,12 +62,21 @@ struct ledger;
  * ledger_quick_check()). Returns NULL and sets *err (caller frees). */
 struct ledger	*ledger_open(const char *path, int readonly, char **err);
 void		 ledger_close(struct ledger *);
-/* The path it was opened with. */
+/* The path it was opened with, or its URL without the password. */
 const char	*ledger_path(struct ledger *);
+/* How to name a path or URL in messages: the URL's password masked
+ * (caller frees). */
+char		*ledger_name(const char *where);
+/* The libraries of this build's backends with their versions ("SQLite
+ * 3.40.1", "libpq 15.2"), separated by sep, into buf. */
+void		 ledger_versions(char *buf, size_t size, const char *sep);
 /* Why the last failed ledger call failed (for log lines): the first cause
- * SQLite or the ledger gave, kept across the rollback that followed it. */
+ * the database or the ledger gave, kept across the rollback that followed
+ * it. */
 const char	*ledger_errmsg(struct ledger *);
-/* The SQLite (extended) result code of that cause; 0 if none was kept. */
+/* The backend's code of that cause, 0 if none was kept: SQLite's extended
+ * result code; on PostgreSQL 1 (a statement refused) or 2 (no
+ * connection). */
 int		 ledger_errcode(struct ledger *);
 
 /* NULL while the file is sound; once any statement found it damaged
@@ -78,7 +91,9 @@ void		 ledger_set_damaged_cb(struct ledger *, void (*fn)(void *),
 /* Runs PRAGMA quick_check, which reads the whole file (time grows with
  * the ledger: for `reconciled -n`, not for every open). Returns 0 when
  * the file is sound; -1 and *err (caller frees) otherwise, "ledger PATH
- * is damaged: <first problem SQLite names>" for damage. */
+ * is damaged: <first problem SQLite names>" for damage. On PostgreSQL
+ * (which checks pages as it reads them) it checks that the counters agree
+ * with the rows. */
 int		 ledger_quick_check(struct ledger *, char **err);
 
 /* Batch transactions. Every function below that writes may be called

@@ -3,8 +3,8 @@
 # the sqlite3 CLI from schema/001-ledger.sql (mk_ledger: granted orders under
 # refund watch, next check in the future, with their grant events and
 # transitions, plus BENCH_SCALE_DUE pending orders due now); the EXPLAIN
-# QUERY PLAN and time of every statement of src/ledger.c that finds due
-# orders or counts (read from ledger.c), a timed claim; then the daemon:
+# QUERY PLAN and time of every statement of src/ledger-sqlite.c that finds due
+# orders or counts (read from ledger-sqlite.c), a timed claim; then the daemon:
 # start to READY=1 (NOTIFY_SOCKET, tests/integration/sdnotify-recv.py), and
 # VmRSS/VmHWM once the due orders are drained (toss-sim pays them at once).
 # The smallest size is the reference: RSS must not follow the ledger.
@@ -31,10 +31,10 @@ echo "disk before: $(df -h /tmp | awk 'NR == 2 { print $4 " free of " $2 " on " 
 
 for s in $STMTS; do
 	printf '%s\t%s\n' "$s" "$(awk -v name="$s" -f "$BENCH_DIR/ledger-sql.awk" \
-	    "$top_srcdir/src/ledger.c")"
+	    "$top_srcdir/src/ledger-sqlite.c")"
 done >"$T/stmts"
-awk -F'\t' '$2 == "" { print "cannot find " $1 " in src/ledger.c"; exit 1 }' "$T/stmts" >&2 ||
-    fail "src/ledger.c changed shape; update ledger-sql.awk"
+awk -F'\t' '$2 == "" { print "cannot find " $1 " in src/ledger-sqlite.c"; exit 1 }' "$T/stmts" >&2 ||
+    fail "src/ledger-sqlite.c changed shape; update ledger-sql.awk"
 
 # The daemon is started through stamp-exec.py (CLOCK_MONOTONIC just before
 # exec, same pid) so READY=1 minus the stamp is its start-up time.

@@ -26,9 +26,9 @@ bench_header "scenario 1: throughput vs the raw HTTP ceiling"
 echo "toss-sim --latency 20; concurrency $CONC; ceiling $CEIL_N requests;" \
     "daemon $N orders x 2 polls"
 # synchronous is not a configuration key: ledger_open() sets it.
-sync=$(grep -o 'PRAGMA synchronous = [A-Z]*' "$top_srcdir/src/ledger.c" |
+sync=$(grep -o 'PRAGMA synchronous = [A-Z]*' "$top_srcdir/src/ledger-sqlite.c" |
     head -n 1 | sed 's/PRAGMA //')
-echo "ledger: $sync (src/ledger.c ledger_open, not configurable)," \
+echo "ledger: $sync (src/ledger-sqlite.c sq_open, not configurable)," \
     "one transaction per loop turn for results and claims (poller)"
 
 SIM_LOG=/dev/null	# 200,000 log lines would cost the simulator

@@ -2,7 +2,7 @@
 """usage: ledger-queries.py DB NOW_MS LEASE_MS CLAIM_MAX < STATEMENTS
 
 STATEMENTS: lines "NAME<TAB>SQL" (the daemon's own statements, as
-ledger-sql.awk extracts them from src/ledger.c). For each: its EXPLAIN
+ledger-sql.awk extracts them from src/ledger-sqlite.c). For each: its EXPLAIN
 QUERY PLAN, whether it scans orders, events or transitions (a full table or
 whole-index scan: "SCAN <table>"), and its median time over 21 runs with the
 daemon's bindings (now, lease, prio, limit). S_CLAIM is timed as

@@ -1,4 +1,4 @@
-# ledger-sql.awk -v name=S_CLAIM src/ledger.c: prints the SQL text of one kept
+# ledger-sql.awk -v name=S_CLAIM src/ledger-sqlite.c: prints the SQL text of one kept
 # statement (stmt_sql[name]) as one line, ORDER_COLS expanded, so the bench
 # explains the queries the daemon really runs.
 /^#define ORDER_COLS/ { incols = 1 }

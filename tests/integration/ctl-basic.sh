@@ -51,7 +51,7 @@ help=$(out)
 assert_exit 0 "$RECONCILECTL" --help
 assert_eq "$help" "$(out)" "--help is -h"
 assert_exit 0 "$RECONCILECTL" -V
-assert_match '^reconcilectl [0-9]+\.[0-9]+\.[0-9]+ \(json-c [0-9.]+, SQLite [0-9.]+\)$' "$(out)"
+assert_match '^reconcilectl [0-9]+\.[0-9]+\.[0-9]+ \(json-c [0-9.]+, SQLite [0-9.]+(, libpq [0-9.]+)?\)$' "$(out)"
 for c in add import show list events stats recheck; do
 	assert_exit 0 ctl "$c" -h
 	assert_match "^usage: reconcilectl \\[-c FILE\\] $c" "$(out)"

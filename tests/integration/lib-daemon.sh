@@ -12,6 +12,12 @@
 require_file "$RECONCILED" "$RECONCILECTL" "$TOSS_SIM"
 require_cmd jq "${OPENSSL:-openssl}"
 
+# LEDGER_BACKEND=pg: the same script on a throwaway PostgreSQL server.
+if [ "$LEDGER_BACKEND" = pg ]; then
+	. "$top_srcdir/tests/integration/lib-pg.sh"
+	pg_start
+fi
+
 SCENARIOS=$top_srcdir/tests/integration/scenarios
 CERTS_DIR=$top_builddir/tests/certs
 DAEMON_LOG=$T/daemon.log
@@ -493,6 +499,8 @@ pass()
 	fi
 	check_sanitizers
 	check_exchanges
+	[ "$LEDGER_BACKEND" != pg ] ||
+	    assert_no_password "$DAEMON_LOG" "$CTL_ERR" "$T/stdout" "$T/stderr"
 	echo "PASS: $TEST_NAME"
 }
 

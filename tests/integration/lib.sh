@@ -86,16 +86,24 @@ require_file()
 	done
 }
 
+# The ledger's backend: sqlite (a file in $T), or pg (lib-daemon.sh then
+# starts a throwaway PostgreSQL server, tests/integration/lib-pg.sh).
+LEDGER_BACKEND=${LEDGER_BACKEND:-sqlite}
+
 # write_config [LINE...]: writes $T/reconciled.conf with the ledger in $T
-# followed by the given lines (e.g. "[poll]" "backoff_min = 1s"), and sets
-# CONF to its path.
+# (or on $PG_URL with LEDGER_BACKEND=pg) followed by the given lines (e.g.
+# "[poll]" "backoff_min = 1s"), and sets CONF to its path.
 write_config()
 {
 	CONF=$T/reconciled.conf
 	LEDGER=$T/ledger.db
 	{
 		echo "[ledger]"
-		echo "path = $LEDGER"
+		if [ "$LEDGER_BACKEND" = pg ]; then
+			echo "url = $PG_URL"
+		else
+			echo "path = $LEDGER"
+		fi
 		for _lib_l in "$@"; do
 			echo "$_lib_l"
 		done

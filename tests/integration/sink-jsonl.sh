@@ -50,6 +50,12 @@ caught_up()
 # set_cursor NAME ID: sets a sink's cursor in the ledger (daemon stopped).
 set_cursor()
 {
+	if [ "$LEDGER_BACKEND" = pg ]; then
+		[ "$(pg_sql reconciled "UPDATE sinks SET delivered_id = $2
+		    WHERE name = '$1' RETURNING 1")" = 1 ] ||
+		    fail "cannot set the $1 cursor"
+		return
+	fi
 	python3 -c 'import sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
 n = db.execute("UPDATE sinks SET delivered_id = ? WHERE name = ?",
@@ -101,6 +107,9 @@ assert_match "events jsonl $T/nope/events.jsonl: cannot open: No such file or di
     "$(err)" "startup names the file and the cause"
 [ ! -e "$T/nope" ] || fail "$T/nope was created"
 [ ! -e "$LEDGER" ] || fail "the ledger was created although the config is bad"
+[ "$LEDGER_BACKEND" != pg ] ||
+    assert_eq "" "$(pg_sql reconciled "SELECT tablename FROM pg_tables
+    WHERE schemaname = 'public'")" "no ledger made although the config is bad"
 mkdir "$T/adir"
 use_jsonl "$T/adir"
 assert_exit 78 "$RECONCILED" -c "$CONF" -n

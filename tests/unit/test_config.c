@@ -1015,6 +1015,42 @@ test_control_lists(void **state)
 }
 
 /* http:// is for a simulator on loopback only. */
+/* [ledger] url: PostgreSQL instead of path, never both, never echoed;
+ * refused by builds without the backend. */
+#ifdef HAVE_LIBPQ
+#define TEST_POSTGRESQL	1
+#else
+#define TEST_POSTGRESQL	0
+#endif
+static void
+test_ledger_url(void **state)
+{
+	static const char url[] = "postgresql://u:secret@db/ledger";
+	struct config	*cfg;
+	char		*text;
+
+	expect_err("[ledger]\npath = /x.db\nurl = postgresql://db/l\n",
+	    ":3: [ledger] path and url are both set: use path for an SQLite"
+	    " file or url for PostgreSQL, not both");
+	expect_err("[ledger]\nurl = mysql://u:secret@db/l\n",
+	    ":2: url: not a PostgreSQL URL (must start with postgresql://)");
+	text = xasprintf("[ledger]\nurl = %s\n", url);
+	if (TEST_POSTGRESQL) {
+		cfg = load_ok(text);
+		assert_string_equal(cfg->ledger_url, url);
+		assert_string_equal(config_ledger(cfg), url);
+		config_free(cfg);
+	} else
+		expect_err(text, ":2: url: this build of reconciled has no"
+		    " PostgreSQL ledger backend (configure it"
+		    " --with-postgresql, with libpq installed), or use path");
+	free(text);
+	cfg = load_ok("[ledger]\npath = /x.db\n");
+	assert_null(cfg->ledger_url);
+	assert_string_equal(config_ledger(cfg), "/x.db");
+	config_free(cfg);
+}
+
 static void
 test_plain_http(void **state)
 {
@@ -1147,6 +1183,7 @@ main(void)
 		cmocka_unit_test_setup(test_control_closed_by_default, setup),
 		cmocka_unit_test_setup(test_control_lists, setup),
 		cmocka_unit_test_setup(test_plain_http, setup),
+		cmocka_unit_test_setup(test_ledger_url, setup),
 		cmocka_unit_test_setup(test_err_cross_field, setup),
 	};
 

@@ -1,5 +1,6 @@
-/* Unit tests of the ledger (src/ledger.c) and the JSON it stores and shows
- * (src/json-out.c), each against a fresh SQLite file in a temp directory. */
+/* Unit tests of the ledger (src/ledger.c and its SQLite backend,
+ * src/ledger-sqlite.c) and the JSON it stores and shows (src/json-out.c),
+ * each against a fresh SQLite file in a temp directory. */
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -1816,10 +1817,38 @@ test_console_json(void **state)
 	json_object_put(obj);
 }
 
+/* A URL's password never reaches a message: ledger_name() masks it. */
+static void
+test_name_masks_password(void **state)
+{
+	static const char *const cases[][2] = {
+		{ "/var/lib/reconciled/ledger.db", "/var/lib/reconciled/ledger.db" },
+		{ "/srv/a:b@c://d", "/srv/a:b@c://d" },
+		{ "postgresql://db/ledger", "postgresql://db/ledger" },
+		{ "postgresql://u@db/ledger", "postgresql://u@db/ledger" },
+		{ "postgresql://u:secret@db:5432/ledger",
+		    "postgresql://u:***@db:5432/ledger" },
+		{ "postgresql://u:p@ss@db/l", "postgresql://u:***@db/l" },
+		{ "postgresql:///l?host=/run/pg&password=secret&sslmode=require",
+		    "postgresql:///l?host=/run/pg&password=***&sslmode=require" },
+		{ "postgres://u:a@/l?password=b", "postgres://u:***@/l?password=***" },
+		{ "postgresql://u:@db/l", "postgresql://u:***@db/l" },
+	};
+	char	*name;
+	size_t	 i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		name = ledger_name(cases[i][0]);
+		assert_string_equal(name, cases[i][1]);
+		free(name);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_name_masks_password),
 		cmocka_unit_test_setup_teardown(test_open_fresh, setup_dir, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_refuse_newer, setup_open, teardown),

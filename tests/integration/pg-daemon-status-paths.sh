@@ -1,0 +1,5 @@
+#!/bin/sh
+# daemon-status-paths.sh with the ledger on a throwaway PostgreSQL server.
+LEDGER_BACKEND=pg
+export LEDGER_BACKEND
+exec "${SHELL:-/bin/sh}" "$top_srcdir/tests/integration/daemon-status-paths.sh"
