@@ -24,15 +24,16 @@ start_webhook
 # NOT_FOUND (c-late-) and ORDER_IN_PROGRESS (c-prog-) answers last 1-2 s
 # from an order's first request; the grace and give-up times are far
 # beyond that even when kills delay a first request by a lease or two.
-# Each kill can strand an order's claim for a lease (4.5 s here) and a
-# sanitizer build on a busy machine starts slowly: five kills have delayed
-# a first request by 21 s, so give-up and grace are 40 s. The timeouts
+# Each kill can strand an order's claim for a lease (timeouts + 5 s: 9 s
+# here) and a sanitizer build on a busy machine starts slowly: five kills
+# have delayed a first request by more than 40 s, so give-up and grace are
+# 60 s. The timeouts
 # leave room for a slow (sanitizer) build: with 1 s, answers timed out and
 # an order's first clean answer came after its 30 s switch.
 CFG_TIMEOUT=2s
 CFG_CONNECT_TIMEOUT=2s
-CFG_NOT_FOUND_GRACE=40s
-CFG_GIVE_UP_AFTER=40s
+CFG_NOT_FOUND_GRACE=60s
+CFG_GIVE_UP_AFTER=60s
 CFG_REFUND_CHECK_MIN=200ms
 CFG_REFUND_CHECK_MAX=1s
 write_crash_config
@@ -64,7 +65,7 @@ assert_eq "$KILLS" "$k" "kills"
 assert_eq "$((KILLS + 1))" "$(log_count 'info: polling ')" "daemon starts"
 
 step "run until everything settles and both sinks have caught up"
-wait_settled 90
+wait_settled 120
 wait_until 30 "the sinks catch up" sinks_caught_up
 stop_daemon_ok
 
