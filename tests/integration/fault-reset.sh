@@ -45,7 +45,12 @@ assert_error_lines xr-forever 'reset: (Recv failure: Connection reset by peer|.*
 assert_backoff xr-forever
 
 step "no pause, nothing else"
-assert_no_log 'poller: paused' "a reset is an error of one order, not a pause"
+# While running, a reset is an error of one order. A reset that ends while
+# the daemon drains cannot be checked over TLS 1.2 any more and takes a
+# 1 s pause by design (the gate's stopping rows): only what came before
+# the SIGTERM is judged.
+assert_eq "" "$(sed '/received SIGTERM/,$d' "$DAEMON_LOG" | grep -F 'poller: paused' || true)" \
+    "a reset is an error of one order, not a pause"
 assert_events_unique
 assert_eq 1 "$(event_count)" "events in all"
 pass
