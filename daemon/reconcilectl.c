@@ -1205,14 +1205,6 @@ ctl_copy_row(const struct ledger_row *row, void *arg)
 	return 0;
 }
 
-static int
-ctl_count_row(const struct ledger_row *row, void *arg)
-{
-	(void)row;
-	(*(int64_t *)arg)++;
-	return 0;
-}
-
 /* The rows of every table and the stats of a ledger, to compare. */
 struct ledger_tally {
 	int64_t		 rows[LT__COUNT];
@@ -1226,8 +1218,7 @@ ctl_tally(struct ledger *l, int64_t now, struct ledger_tally *ta)
 
 	memset(ta, 0, sizeof(*ta));
 	for (t = 0; t < LT__COUNT; t++) {
-		if (ledger_dump(l, (enum ledger_table)t, ctl_count_row,
-		    &ta->rows[t]) != 0)
+		if (ledger_count(l, (enum ledger_table)t, &ta->rows[t]) == -1)
 			return -1;
 	}
 	return ledger_stats(l, now, &ta->st);
@@ -1302,16 +1293,16 @@ cmd_migrate(struct ctl *ctl, struct cmdline *cl)
 	int64_t			 now = util_now_ms();
 	int			 rv, t, i, r;
 
+	if (strstr(source, "://") == NULL && access(source, F_OK) == -1) {
+		ctl_err("migrate: %s: %s", source, strerror(errno));
+		return 1;
+	}
 	if ((rv = ctl_open(ctl, 0)) != 0)
 		return rv;
 	if (ctl->cfg->ledger_url == NULL &&
 	    strcmp(ctl->cfg->ledger_path, source) == 0) {
 		ctl_err("migrate: %s is the configured ledger itself; set"
 		    " [ledger] url to the target", source);
-		return 1;
-	}
-	if (strstr(source, "://") == NULL && access(source, F_OK) == -1) {
-		ctl_err("migrate: %s: %s", source, strerror(errno));
 		return 1;
 	}
 	if ((from = ledger_open(source, 1, &err)) == NULL) {

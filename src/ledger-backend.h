@@ -99,6 +99,8 @@ struct ledger_ops {
 			    void *arg);
 	int		 (*load)(struct ledger *l, enum ledger_table t,
 			    const struct ledger_row *row);
+	int		 (*count)(struct ledger *l, enum ledger_table t,
+			    int64_t *n);
 };
 
 /* The handle: the part every backend shares, and the backend's own state

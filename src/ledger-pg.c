@@ -1793,6 +1793,28 @@ pgb_dump(struct ledger *l, enum ledger_table t,
 	return r;
 }
 
+static int
+pgb_count(struct ledger *l, enum ledger_table t, int64_t *n)
+{
+	PGresult	*res;
+	char		*sql;
+
+	sql = xasprintf("SELECT count(*) FROM %s", ledger_table_name(t));
+	res = pg_run_once(l, sql, ledger_table_name(t), 0, NULL);
+	free(sql);
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		ledger_own_error(l, "count: %s gave no row",
+		    ledger_table_name(t));
+		return -1;
+	}
+	*n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return 0;
+}
+
 /* A new ledger has its counters' rows, and a daemon started on an empty
  * one may have written its sinks': the copy's values win. */
 static const char *const load_conflict[LT__COUNT] = {
@@ -1877,4 +1899,5 @@ const struct ledger_ops ledger_pg_ops = {
 	.history = pgb_history,
 	.dump = pgb_dump,
 	.load = pgb_load,
+	.count = pgb_count,
 };

@@ -1974,6 +1974,31 @@ sq_dump(struct ledger *l, enum ledger_table t,
 	return r;
 }
 
+static int
+sq_count(struct ledger *l, enum ledger_table t, int64_t *n)
+{
+	sqlite3_stmt	*st;
+	char		*sql;
+	int		 rc;
+
+	sql = xasprintf("SELECT count(*) FROM %s", ledger_table_name(t));
+	st = sq_prepare_once(l, sql, ledger_table_name(t));
+	free(sql);
+	if (st == NULL)
+		return -1;
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		*n = sqlite3_column_int64(st, 0);
+		rc = sqlite3_step(st);
+	}
+	if (rc != SQLITE_DONE) {
+		sql_error(l, ledger_table_name(t));
+		sqlite3_finalize(st);
+		return -1;
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
 /* A new ledger has its counters' rows, and a daemon started on an empty
  * one may have written its sinks': the copy's values win. */
 static const char *const load_conflict[LT__COUNT] = {
@@ -2065,4 +2090,5 @@ const struct ledger_ops ledger_sqlite_ops = {
 	.history = sq_history,
 	.dump = sq_dump,
 	.load = sq_load,
+	.count = sq_count,
 };

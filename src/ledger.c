@@ -565,6 +565,18 @@ ledger_dump(struct ledger *l, enum ledger_table t,
 }
 
 int
+ledger_count(struct ledger *l, enum ledger_table t, int64_t *n)
+{
+	err_clear(l);
+	*n = 0;
+	if ((int)t < 0 || t >= LT__COUNT) {
+		ledger_own_error(l, "count: no table %d", (int)t);
+		return -1;
+	}
+	return l->ops->count(l, t, n);
+}
+
+int
 ledger_load(struct ledger *l, enum ledger_table t,
     const struct ledger_row *row)
 {

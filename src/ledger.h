@@ -265,6 +265,8 @@ int		 ledger_table_ncols(enum ledger_table);
  * it stopped early, or -1. */
 int		 ledger_dump(struct ledger *, enum ledger_table,
 		    int (*fn)(const struct ledger_row *, void *), void *arg);
+/* How many rows the table has: 0 and *n set, or -1. */
+int		 ledger_count(struct ledger *, enum ledger_table, int64_t *n);
 /* Inserts one row as ledger_dump() gives it; events keep their ids and
  * the next event written gets the id after the largest. Meant inside
  * ledger_begin() on an empty ledger. Returns 0 or -1. */

@@ -143,6 +143,18 @@ step "migrate into an empty PostgreSQL ledger"
 CTL_CONF=$PG_CONF ctl recheck --state held >/dev/null ||
     fail "cannot create the PostgreSQL ledger: $(tail -n 2 "$CTL_ERR")"
 pg_sql reconciled "INSERT INTO sinks (name) VALUES ('jsonl')"
+# A sink the file does not have: the copy differs, and is rolled back whole.
+pg_sql reconciled "INSERT INTO sinks (name) VALUES ('other')"
+assert_exit 1 "$RECONCILECTL" -c "$PG_CONF" migrate "$SQLITE_LEDGER"
+assert_eq "" "$(out)" "nothing on stdout"
+assert_match "the copy differs from the source \(sinks: 1 rows in the source, 2 in the target\); nothing was copied" \
+    "$(err)" "the difference found before the commit"
+assert_eq "0 0 0 0" "$(pg_sql reconciled "SELECT (SELECT count(*) FROM orders) || ' ' ||
+    (SELECT count(*) FROM events) || ' ' || (SELECT count(*) FROM transitions) || ' ' ||
+    (SELECT last FROM event_counter)")" "nothing was copied"
+assert_eq "jsonl	0" "$(pg_sql reconciled "SELECT name, delivered_id FROM sinks ORDER BY name LIMIT 1")" \
+    "the target's sink row is as it was"
+pg_sql reconciled "DELETE FROM sinks WHERE name = 'other'"
 assert_exit 0 "$RECONCILECTL" -c "$PG_CONF" migrate "$SQLITE_LEDGER"
 assert_eq "migrated $SQLITE_LEDGER into postgresql://reconciled:***@/reconciled?host=$PG_DIR
 orders 14, events $LAST, transitions $(python3 -c 'import sqlite3, sys
