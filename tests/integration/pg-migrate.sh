@@ -1,9 +1,10 @@
 #!/bin/sh
 # reconcilectl migrate, the upgrade from one host's SQLite ledger to
-# PostgreSQL: the daemon settles orders on every status path (granted,
-# refunded, failed, not_found, mismatch with an sku mismatch counted,
-# expired, held, pending) on SQLite with a JSONL sink; the ledger is copied
-# into a throwaway PostgreSQL server, whose rows then equal the file's
+# PostgreSQL: the daemon settles orders in every state but expired
+# (granted, refunded, failed, not_found, mismatch with an sku mismatch
+# counted, held, pending) on SQLite with a JSONL sink, and one event is
+# replayed; the ledger is copied into a throwaway PostgreSQL server (a
+# copy found different is rolled back whole), whose rows then equal the file's
 # table by table (same event ids) and whose reconcilectl answers equal the
 # file's; a second copy into the now non-empty target is refused and
 # changes nothing; the daemon continues on PostgreSQL: the next event gets
@@ -80,11 +81,18 @@ settled()
 
 start_daemon
 wait_until 25 "every order settled and delivered" settled
+LAST=$(ctl stats --json | jq -r .lastEventId)
+# A replay of the last event, for a replays row to copy.
+ctl replay jsonl --from "$LAST" >/dev/null ||
+    fail "reconcilectl replay failed: $(tail -n 2 "$CTL_ERR")"
+wait_until 10 "the replayed event is delivered again" \
+    eval '[ "$(wc -l <"$OUT" | tr -d " ")" -gt '"$LAST"' ] && settled'
 stop_daemon_ok
 assert_eq "$EXPECTED_STATES" "$(states)" "final states on SQLite"
-LAST=$(ctl stats --json | jq -r .lastEventId)
+assert_eq "$LAST" "$(ctl stats --json | jq -r .lastEventId)" "no event after the replay"
 assert_ge 15 "$LAST" "events on SQLite"
-assert_eq "$LAST" "$(wc -l <"$OUT" | tr -d ' ')" "the file holds every event once"
+assert_eq "$(seq 1 "$LAST"; echo "$LAST")" "$(jq -r .id "$OUT")" \
+    "the file holds every event once, and the replayed one again"
 cp "$SQLITE_LEDGER" "$T/before.db"
 
 # dump_sqlite / dump_pg: every table's rows (the counts kept by triggers
@@ -158,7 +166,7 @@ pg_sql reconciled "DELETE FROM sinks WHERE name = 'other'"
 assert_exit 0 "$RECONCILECTL" -c "$PG_CONF" migrate "$SQLITE_LEDGER"
 assert_eq "migrated $SQLITE_LEDGER into postgresql://reconciled:***@/reconciled?host=$PG_DIR
 orders 14, events $LAST, transitions $(python3 -c 'import sqlite3, sys
-print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM transitions").fetchone()[0])' "$SQLITE_LEDGER"), sinks 1, replays 0, counters 1
+print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM transitions").fetchone()[0])' "$SQLITE_LEDGER"), sinks 1, replays 1, counters 1
 last event id $LAST; verified: rows per table, orders per state, events per type and the last event id agree" \
     "$(out)" "the summary"
 assert_eq "" "$(err)" "nothing on stderr"
@@ -206,9 +214,9 @@ assert_eq "$NEXT not_found" \
     "$(events_json | jq -r 'select(.orderId == "mg-new") | "\(.id) \(.type)"')" \
     "the new order's event has the id after the last copied one"
 assert_eq "$NEXT" "$(ctl stats --json | jq -r .lastEventId)" "no other event"
-assert_eq "$(seq 1 $NEXT)" "$(jq -r .id "$OUT")" \
-    "the file holds every event once, in id order (none delivered again)"
-assert_eq "$(events_json | jq -c . )" "$(jq -c . "$OUT")" \
+assert_eq "$(seq 1 "$LAST"; echo "$LAST"; echo "$NEXT")" "$(jq -r .id "$OUT")" \
+    "the file holds the new event once, and no copied event again"
+assert_eq "$(events_json | jq -c . )" "$(jq -c . "$OUT" | uniq)" \
     "the file's lines are the stored events"
 assert_eq "$EXPECTED_STATES" "$(states | grep -v '^mg-new ')" \
     "the copied orders keep their states"
