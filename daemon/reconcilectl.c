@@ -1,6 +1,7 @@
 /* reconcilectl: the operator's command line for a reconciled ledger. It adds
  * and imports orders, shows orders, events and counts, and makes orders due
  * again. It works on the ledger file directly, whether the daemon runs or not.
+ * migrate copies a whole ledger (an SQLite file) into the configured one.
  * The ledger logs the cause of a database error itself; we say what failed. */
 #include <errno.h>
 #include <getopt.h>
@@ -94,6 +95,7 @@ static int	 cmd_stats(struct ctl *, struct cmdline *);
 static int	 cmd_recheck(struct ctl *, struct cmdline *);
 static int	 cmd_sinks(struct ctl *, struct cmdline *);
 static int	 cmd_replay(struct ctl *, struct cmdline *);
+static int	 cmd_migrate(struct ctl *, struct cmdline *);
 
 static const struct command commands[] = {
 	{ "add", cmd_add, "add ORDER_ID USER_KEY [--sku SKU] [--ref REF]",
@@ -111,6 +113,7 @@ static const struct command commands[] = {
 	{ "sinks", cmd_sinks, "sinks [--json]", CO_JSON, 0, NULL, NULL },
 	{ "replay", cmd_replay, "replay SINK --from ID | --since TIME",
 	    CO_FROM | CO_SINCE, 1, "SINK", NULL },
+	{ "migrate", cmd_migrate, "migrate SOURCE", 0, 1, "SOURCE", NULL },
 };
 #define NCOMMANDS	(sizeof(commands) / sizeof(commands[0]))
 
@@ -1180,6 +1183,207 @@ cmd_replay(struct ctl *ctl, struct cmdline *cl)
 	    "events from %" PRId64 " on are delivered again\n", sink, was,
 	    from - 1, user, from);
 	return ctl_flush(0);
+}
+
+/* ---- migrate ------------------------------------------------------------ */
+
+/* One table's copy: the target and how many rows went in. */
+struct copy {
+	struct ledger	*to;
+	enum ledger_table t;
+	int64_t		 n;
+};
+
+static int
+ctl_copy_row(const struct ledger_row *row, void *arg)
+{
+	struct copy	*c = arg;
+
+	if (ledger_load(c->to, c->t, row) == -1)
+		return -1;
+	c->n++;
+	return 0;
+}
+
+/* The rows of every table and the stats of a ledger, to compare. */
+struct ledger_tally {
+	int64_t		 rows[LT__COUNT];
+	struct ledger_stats st;
+};
+
+static int
+ctl_tally(struct ledger *l, int64_t now, struct ledger_tally *ta)
+{
+	int	 t;
+
+	memset(ta, 0, sizeof(*ta));
+	for (t = 0; t < LT__COUNT; t++) {
+		if (ledger_count(l, (enum ledger_table)t, &ta->rows[t]) == -1)
+			return -1;
+	}
+	return ledger_stats(l, now, &ta->st);
+}
+
+/* Names the first difference between the source's tally and the
+ * target's into buf; 0 when they agree. */
+static int
+ctl_tally_diff(const struct ledger_tally *a, const struct ledger_tally *b,
+    char *buf, size_t size)
+{
+	int	 i;
+
+	for (i = 0; i < LT__COUNT; i++) {
+		if (a->rows[i] != b->rows[i]) {
+			snprintf(buf, size, "%s: %" PRId64 " rows in the"
+			    " source, %" PRId64 " in the target",
+			    ledger_table_name((enum ledger_table)i),
+			    a->rows[i], b->rows[i]);
+			return 1;
+		}
+	}
+	if (a->st.last_event_id != b->st.last_event_id) {
+		snprintf(buf, size, "last event id %" PRId64 " in the source,"
+		    " %" PRId64 " in the target", a->st.last_event_id,
+		    b->st.last_event_id);
+		return 1;
+	}
+	for (i = 0; i < ST__COUNT; i++) {
+		if (a->st.orders[i] != b->st.orders[i]) {
+			snprintf(buf, size, "%s orders: %" PRId64 " in the"
+			    " source, %" PRId64 " in the target",
+			    order_state_name((enum order_state)i),
+			    a->st.orders[i], b->st.orders[i]);
+			return 1;
+		}
+	}
+	for (i = 1; i < EV__COUNT; i++) {
+		if (a->st.events_by_type[i] != b->st.events_by_type[i]) {
+			snprintf(buf, size, "%s events: %" PRId64 " in the"
+			    " source, %" PRId64 " in the target",
+			    order_event_name((enum event_type)i),
+			    a->st.events_by_type[i], b->st.events_by_type[i]);
+			return 1;
+		}
+	}
+	if (a->st.sku_mismatches != b->st.sku_mismatches) {
+		snprintf(buf, size, "sku mismatches: %" PRId64 " in the source,"
+		    " %" PRId64 " in the target", a->st.sku_mismatches,
+		    b->st.sku_mismatches);
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * Copies the ledger SOURCE, opened read-only, into the configured ledger
+ * (the upgrade from one host's SQLite file to PostgreSQL): every table in
+ * one transaction on the target, which must hold no order and no event.
+ * The copy is compared with the source (rows per table, counts per state
+ * and type, the last event id) before it commits, and once more after.
+ */
+static int
+cmd_migrate(struct ctl *ctl, struct cmdline *cl)
+{
+	struct ledger_tally	 src, dst;
+	struct ledger_stats	 st;
+	struct ledger		*from;
+	struct copy		 c;
+	const char		*source = cl->pos[0];
+	char			*err = NULL, *name, diff[256];
+	int64_t			 now = util_now_ms();
+	int			 rv, t, i, r;
+
+	if (strstr(source, "://") == NULL && access(source, F_OK) == -1) {
+		ctl_err("migrate: %s: %s", source, strerror(errno));
+		return 1;
+	}
+	if ((rv = ctl_open(ctl, 0)) != 0)
+		return rv;
+	if (ctl->cfg->ledger_url == NULL &&
+	    strcmp(ctl->cfg->ledger_path, source) == 0) {
+		ctl_err("migrate: %s is the configured ledger itself; set"
+		    " [ledger] url to the target", source);
+		return 1;
+	}
+	if ((from = ledger_open(source, 1, &err)) == NULL) {
+		ctl_err("migrate: %s", err != NULL ? err :
+		    "cannot open the source ledger");
+		free(err);
+		return 1;
+	}
+	name = ledger_name(source);
+	rv = 1;
+	if (ledger_begin(ctl->ledger) == -1) {
+		ctl_err("migrate: cannot begin a transaction on %s",
+		    ledger_path(ctl->ledger));
+		goto out;
+	}
+	if (ledger_stats(ctl->ledger, now, &st) == -1) {
+		ctl_err("migrate: cannot read %s", ledger_path(ctl->ledger));
+		goto fail;
+	}
+	for (i = 0, r = 0; i < ST__COUNT; i++)
+		r += st.orders[i] != 0;
+	if (r != 0 || st.events != 0 || st.last_event_id != 0) {
+		ctl_err("migrate: %s is not empty (it has orders or events);"
+		    " refusing to copy into it, nothing was changed",
+		    ledger_path(ctl->ledger));
+		goto fail;
+	}
+	for (t = 0; t < LT__COUNT; t++) {
+		c.to = ctl->ledger;
+		c.t = (enum ledger_table)t;
+		c.n = 0;
+		if (ledger_dump(from, c.t, ctl_copy_row, &c) != 0) {
+			ctl_err("migrate: cannot copy %s after %" PRId64
+			    " rows: database error; nothing was copied",
+			    ledger_table_name(c.t), c.n);
+			goto fail;
+		}
+	}
+	if (ctl_tally(from, now, &src) == -1 ||
+	    ctl_tally(ctl->ledger, now, &dst) == -1) {
+		ctl_err("migrate: cannot count the rows to compare them:"
+		    " database error; nothing was copied");
+		goto fail;
+	}
+	if (ctl_tally_diff(&src, &dst, diff, sizeof(diff))) {
+		ctl_err("migrate: the copy differs from the source (%s);"
+		    " nothing was copied", diff);
+		goto fail;
+	}
+	if (ledger_commit(ctl->ledger) == -1) {
+		ctl_err("migrate: cannot commit the copy: database error;"
+		    " nothing was copied");
+		goto fail;
+	}
+	/* What a new reader of the target sees now. */
+	if (ctl_tally(ctl->ledger, now, &dst) == -1) {
+		ctl_err("migrate: copied, but cannot read %s back to verify"
+		    " it", ledger_path(ctl->ledger));
+		goto out;
+	}
+	if (ctl_tally_diff(&src, &dst, diff, sizeof(diff))) {
+		ctl_err("migrate: copied, but %s now differs from the source"
+		    " (%s): was something else writing to it?",
+		    ledger_path(ctl->ledger), diff);
+		goto out;
+	}
+	printf("migrated %s into %s\n", name, ledger_path(ctl->ledger));
+	for (t = 0; t < LT__COUNT; t++)
+		printf("%s%s %" PRId64, t > 0 ? ", " : "",
+		    ledger_table_name((enum ledger_table)t), dst.rows[t]);
+	printf("\nlast event id %" PRId64 "; verified: rows per table, orders"
+	    " per state, events per type and the last event id agree\n",
+	    dst.st.last_event_id);
+	rv = ctl_flush(0);
+	goto out;
+fail:
+	ledger_rollback(ctl->ledger);
+out:
+	free(name);
+	ledger_close(from);
+	return rv;
 }
 
 /* ---- main --------------------------------------------------------------- */

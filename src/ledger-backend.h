@@ -94,6 +94,13 @@ struct ledger_ops {
 			    void *arg);
 	int		 (*history)(struct ledger *l, int64_t since,
 			    int64_t bucket_ms, int64_t *counts, int nbuckets);
+	int		 (*dump)(struct ledger *l, enum ledger_table t,
+			    int (*fn)(const struct ledger_row *, void *),
+			    void *arg);
+	int		 (*load)(struct ledger *l, enum ledger_table t,
+			    const struct ledger_row *row);
+	int		 (*count)(struct ledger *l, enum ledger_table t,
+			    int64_t *n);
 };
 
 /* The handle: the part every backend shares, and the backend's own state

@@ -1733,6 +1733,132 @@ pgb_history(struct ledger *l, int64_t since, int64_t bucket_ms,
 	return 0;
 }
 
+/* ---- copying a ledger ---------------------------------------------------- */
+
+/* How each table's rows come out in a stable order: as written. */
+static const char *const pg_dump_order[LT__COUNT] = {
+	[LT_ORDERS] = "order_id",
+	[LT_EVENTS] = "id",
+	[LT_TRANSITIONS] = "seq",
+	[LT_SINKS] = "name",
+	[LT_REPLAYS] = "seq",
+	[LT_COUNTERS] = "name",
+};
+
+/* Runs SQL text with text parameters (copying runs once per process: no
+ * statement is kept). Returns its result (caller clears) or NULL (error
+ * kept). */
+static PGresult *
+pg_run_once(struct ledger *l, const char *sql, const char *what, int n,
+    const char *const *v)
+{
+	PGresult	*res;
+	int		 st;
+
+	if (pg_usable(l) == -1)
+		return NULL;
+	res = PQexecParams(pg(l)->conn, sql, n, NULL, v, NULL, NULL, 0);
+	st = res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		pg_error(l, what, res);
+		PQclear(res);
+		return NULL;
+	}
+	return res;
+}
+
+static int
+pgb_dump(struct ledger *l, enum ledger_table t,
+    int (*fn)(const struct ledger_row *, void *), void *arg)
+{
+	struct ledger_row	 row;
+	PGresult		*res;
+	char			*sql;
+	int			 i, j, r = 0;
+
+	sql = xasprintf("SELECT %s FROM %s ORDER BY %s", ledger_table_cols(t),
+	    ledger_table_name(t), pg_dump_order[t]);
+	res = pg_run_once(l, sql, ledger_table_name(t), 0, NULL);
+	free(sql);
+	if (res == NULL)
+		return -1;
+	row.n = ledger_table_ncols(t);
+	for (i = 0; i < PQntuples(res) && r == 0; i++) {
+		for (j = 0; j < row.n; j++)
+			row.v[j] = PQgetisnull(res, i, j) ? NULL :
+			    PQgetvalue(res, i, j);
+		r = fn(&row, arg);
+	}
+	PQclear(res);
+	return r;
+}
+
+static int
+pgb_count(struct ledger *l, enum ledger_table t, int64_t *n)
+{
+	PGresult	*res;
+	char		*sql;
+
+	sql = xasprintf("SELECT count(*) FROM %s", ledger_table_name(t));
+	res = pg_run_once(l, sql, ledger_table_name(t), 0, NULL);
+	free(sql);
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		ledger_own_error(l, "count: %s gave no row",
+		    ledger_table_name(t));
+		return -1;
+	}
+	*n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return 0;
+}
+
+/* A new ledger has its counters' rows, and a daemon started on an empty
+ * one may have written its sinks': the copy's values win. */
+static const char *const load_conflict[LT__COUNT] = {
+	[LT_ORDERS] = "",
+	[LT_EVENTS] = "",
+	[LT_TRANSITIONS] = "",
+	[LT_SINKS] = " ON CONFLICT (name) DO UPDATE SET"
+	    " delivered_id = excluded.delivered_id, state = excluded.state,"
+	    " last_error = excluded.last_error, error_at = excluded.error_at,"
+	    " replays = excluded.replays",
+	[LT_REPLAYS] = "",
+	[LT_COUNTERS] = " ON CONFLICT (name) DO UPDATE SET n = excluded.n",
+};
+
+/* An event row also moves the counter the next ids are taken from. */
+static int
+pgb_load(struct ledger *l, enum ledger_table t, const struct ledger_row *row)
+{
+	PGresult	*res;
+	char		*sql, params[LEDGER_COLS_MAX * 5];
+	size_t		 len = 0;
+	int		 i;
+
+	for (i = 0; i < row->n; i++)
+		len += (size_t)snprintf(params + len, sizeof(params) - len,
+		    "%s$%d", i > 0 ? "," : "", i + 1);
+	sql = xasprintf("INSERT INTO %s (%s) VALUES (%s)%s",
+	    ledger_table_name(t), ledger_table_cols(t), params,
+	    load_conflict[t]);
+	res = pg_run_once(l, sql, ledger_table_name(t), row->n, row->v);
+	free(sql);
+	if (res == NULL)
+		return -1;
+	PQclear(res);
+	if (t != LT_EVENTS)
+		return 0;
+	res = pg_run_once(l, "UPDATE event_counter SET last ="
+	    " GREATEST(last, $1::bigint)", "event counter", 1, row->v);
+	if (res == NULL)
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
 const struct ledger_ops ledger_pg_ops = {
 	.own_errcode = PG_ERR_SQL,
 	.claims = pgb_claims,
@@ -1771,4 +1897,7 @@ const struct ledger_ops ledger_pg_ops = {
 	.order_events = pgb_order_events,
 	.held = pgb_held,
 	.history = pgb_history,
+	.dump = pgb_dump,
+	.load = pgb_load,
+	.count = pgb_count,
 };

@@ -1918,6 +1918,138 @@ sq_history(struct ledger *l, int64_t since, int64_t bucket_ms,
 	return 0;
 }
 
+/* ---- copying a ledger ---------------------------------------------------- */
+
+/* How each table's rows come out in a stable order: as written. */
+static const char *const sq_dump_order[LT__COUNT] = {
+	[LT_ORDERS] = "order_id",
+	[LT_EVENTS] = "id",
+	[LT_TRANSITIONS] = "rowid",
+	[LT_SINKS] = "name",
+	[LT_REPLAYS] = "rowid",
+	[LT_COUNTERS] = "name",
+};
+
+/* A one-off statement (copying runs once per process: none is kept). */
+static sqlite3_stmt *
+sq_prepare_once(struct ledger *l, const char *sql, const char *what)
+{
+	sqlite3_stmt	*st = NULL;
+
+	if (sqlite3_prepare_v2(sq_db(l), sql, -1, &st, NULL) != SQLITE_OK) {
+		sql_error(l, what);
+		sqlite3_finalize(st);
+		return NULL;
+	}
+	return st;
+}
+
+static int
+sq_dump(struct ledger *l, enum ledger_table t,
+    int (*fn)(const struct ledger_row *, void *), void *arg)
+{
+	struct ledger_row	 row;
+	sqlite3_stmt		*st;
+	char			*sql;
+	int			 rc, i, r = 0;
+
+	sql = xasprintf("SELECT %s FROM %s ORDER BY %s", ledger_table_cols(t),
+	    ledger_table_name(t), sq_dump_order[t]);
+	st = sq_prepare_once(l, sql, ledger_table_name(t));
+	free(sql);
+	if (st == NULL)
+		return -1;
+	row.n = ledger_table_ncols(t);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		for (i = 0; i < row.n; i++)
+			row.v[i] = (const char *)sqlite3_column_text(st, i);
+		if ((r = fn(&row, arg)) != 0)
+			break;
+	}
+	if (r == 0 && rc != SQLITE_DONE) {
+		sql_error(l, ledger_table_name(t));
+		r = -1;
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
+static int
+sq_count(struct ledger *l, enum ledger_table t, int64_t *n)
+{
+	sqlite3_stmt	*st;
+	char		*sql;
+	int		 rc;
+
+	sql = xasprintf("SELECT count(*) FROM %s", ledger_table_name(t));
+	st = sq_prepare_once(l, sql, ledger_table_name(t));
+	free(sql);
+	if (st == NULL)
+		return -1;
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		*n = sqlite3_column_int64(st, 0);
+		rc = sqlite3_step(st);
+	}
+	if (rc != SQLITE_DONE) {
+		sql_error(l, ledger_table_name(t));
+		sqlite3_finalize(st);
+		return -1;
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+/* A new ledger has its counters' rows, and a daemon started on an empty
+ * one may have written its sinks': the copy's values win. */
+static const char *const load_conflict[LT__COUNT] = {
+	[LT_ORDERS] = "",
+	[LT_EVENTS] = "",
+	[LT_TRANSITIONS] = "",
+	[LT_SINKS] = " ON CONFLICT (name) DO UPDATE SET"
+	    " delivered_id = excluded.delivered_id, state = excluded.state,"
+	    " last_error = excluded.last_error, error_at = excluded.error_at,"
+	    " replays = excluded.replays",
+	[LT_REPLAYS] = "",
+	[LT_COUNTERS] = " ON CONFLICT (name) DO UPDATE SET n = excluded.n",
+};
+
+/* STRICT tables take an integer's text for an INTEGER column. */
+static int
+sq_load(struct ledger *l, enum ledger_table t, const struct ledger_row *row)
+{
+	sqlite3_stmt	*st;
+	char		*sql;
+	int		 i, rc;
+
+	sql = xasprintf("INSERT INTO %s (%s) VALUES (?%s)%s",
+	    ledger_table_name(t), ledger_table_cols(t),
+	    &",?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?"[2 * (LEDGER_COLS_MAX -
+	    row->n)], load_conflict[t]);
+	st = sq_prepare_once(l, sql, ledger_table_name(t));
+	free(sql);
+	if (st == NULL)
+		return -1;
+	for (i = 0; i < row->n; i++) {
+		rc = row->v[i] == NULL ? sqlite3_bind_null(st, i + 1) :
+		    sqlite3_bind_text(st, i + 1, row->v[i], -1,
+		    SQLITE_STATIC);
+		if (rc != SQLITE_OK) {
+			sql_error(l, ledger_table_name(t));
+			sqlite3_finalize(st);
+			return -1;
+		}
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		;
+	if (rc != SQLITE_DONE) {
+		sql_error(l, ledger_table_name(t));
+		sqlite3_finalize(st);
+		return -1;
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
 const struct ledger_ops ledger_sqlite_ops = {
 	.own_errcode = SQLITE_ERROR,
 	.claims = sq_claims,
@@ -1956,4 +2088,7 @@ const struct ledger_ops ledger_sqlite_ops = {
 	.order_events = sq_order_events,
 	.held = sq_held,
 	.history = sq_history,
+	.dump = sq_dump,
+	.load = sq_load,
+	.count = sq_count,
 };

@@ -512,6 +512,87 @@ ledger_history(struct ledger *l, int64_t since, int64_t bucket_ms,
 	return l->ops->history(l, since, bucket_ms, counts, nbuckets);
 }
 
+/* ---- copying a ledger ---------------------------------------------------- */
+
+/* The columns both schemas share, in the order a row carries them. */
+static const struct {
+	const char	*name;
+	const char	*cols;
+	int		 ncols;
+} ledger_tables[LT__COUNT] = {
+	[LT_ORDERS] = { "orders",
+	    "order_id, user_key, sku, intake_sku, sku_confirmed, ref, state,"
+	    " toss_status, reason, determined_at, polls, errors, late_answers,"
+	    " added_at, updated_at, granted_at, next_poll_at", 17 },
+	[LT_EVENTS] = { "events",
+	    "id, key, type, order_id, payload, created_at", 6 },
+	[LT_TRANSITIONS] = { "transitions",
+	    "order_id, at, from_status, to_status", 4 },
+	[LT_SINKS] = { "sinks",
+	    "name, delivered_id, state, last_error, error_at, replays", 6 },
+	[LT_REPLAYS] = { "replays", "sink, at, by_user, from_id, to_id", 5 },
+	[LT_COUNTERS] = { "counters", "name, n", 2 },
+};
+
+const char *
+ledger_table_name(enum ledger_table t)
+{
+	return ledger_tables[t].name;
+}
+
+const char *
+ledger_table_cols(enum ledger_table t)
+{
+	return ledger_tables[t].cols;
+}
+
+int
+ledger_table_ncols(enum ledger_table t)
+{
+	return ledger_tables[t].ncols;
+}
+
+int
+ledger_dump(struct ledger *l, enum ledger_table t,
+    int (*fn)(const struct ledger_row *, void *), void *arg)
+{
+	err_clear(l);
+	if ((int)t < 0 || t >= LT__COUNT) {
+		ledger_own_error(l, "dump: no table %d", (int)t);
+		return -1;
+	}
+	return l->ops->dump(l, t, fn, arg);
+}
+
+int
+ledger_count(struct ledger *l, enum ledger_table t, int64_t *n)
+{
+	err_clear(l);
+	*n = 0;
+	if ((int)t < 0 || t >= LT__COUNT) {
+		ledger_own_error(l, "count: no table %d", (int)t);
+		return -1;
+	}
+	return l->ops->count(l, t, n);
+}
+
+int
+ledger_load(struct ledger *l, enum ledger_table t,
+    const struct ledger_row *row)
+{
+	err_clear(l);
+	if ((int)t < 0 || t >= LT__COUNT || row->n != ledger_tables[t].ncols) {
+		ledger_own_error(l, "load: a row of %d columns for table %d",
+		    row->n, (int)t);
+		return -1;
+	}
+	if (l->readonly) {
+		ledger_own_error(l, "load: the ledger is open read-only");
+		return -1;
+	}
+	return l->ops->load(l, t, row);
+}
+
 /* ---- about the build ----------------------------------------------------- */
 
 void

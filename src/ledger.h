@@ -238,4 +238,39 @@ int		 ledger_held(struct ledger *,
 int		 ledger_history(struct ledger *, int64_t since, int64_t bucket_ms,
 		    int64_t *counts, int nbuckets);
 
+/* Copying a whole ledger (reconcilectl migrate): every row of each table
+ * that holds data, column by column as text (NULL for NULL), in the same
+ * columns whatever the backend. The per-state and per-type counts follow
+ * the rows (triggers); the counters are set, not added. */
+enum ledger_table {
+	LT_ORDERS,		/* before the rows that name them */
+	LT_EVENTS,
+	LT_TRANSITIONS,
+	LT_SINKS,
+	LT_REPLAYS,
+	LT_COUNTERS,
+	LT__COUNT
+};
+#define LEDGER_COLS_MAX	17
+struct ledger_row {
+	int		 n;
+	const char	*v[LEDGER_COLS_MAX];
+};
+/* The table's name and its columns, comma-separated, in row order. */
+const char	*ledger_table_name(enum ledger_table);
+const char	*ledger_table_cols(enum ledger_table);
+int		 ledger_table_ncols(enum ledger_table);
+/* Calls fn for each row of the table, in a stable order (events by id,
+ * transitions and replays as written). Returns 0, fn's nonzero value when
+ * it stopped early, or -1. */
+int		 ledger_dump(struct ledger *, enum ledger_table,
+		    int (*fn)(const struct ledger_row *, void *), void *arg);
+/* How many rows the table has: 0 and *n set, or -1. */
+int		 ledger_count(struct ledger *, enum ledger_table, int64_t *n);
+/* Inserts one row as ledger_dump() gives it; events keep their ids and
+ * the next event written gets the id after the largest. Meant inside
+ * ledger_begin() on an empty ledger. Returns 0 or -1. */
+int		 ledger_load(struct ledger *, enum ledger_table,
+		    const struct ledger_row *);
+
 #endif

@@ -1844,11 +1844,153 @@ test_name_masks_password(void **state)
 	}
 }
 
+/* ---- copying a ledger ---- */
+
+struct rows_text {
+	char	 buf[16384];
+	size_t	 len;
+};
+
+/* Appends a row as "v1|v2|...\n", NULL as "\N". */
+static int
+rows_append(const struct ledger_row *row, void *arg)
+{
+	struct rows_text	*t = arg;
+	int			 i, r;
+
+	for (i = 0; i < row->n; i++) {
+		r = snprintf(t->buf + t->len, sizeof(t->buf) - t->len, "%s%s",
+		    i > 0 ? "|" : "", row->v[i] != NULL ? row->v[i] : "\\N");
+		assert_true(r >= 0 && (size_t)r < sizeof(t->buf) - t->len);
+		t->len += (size_t)r;
+	}
+	assert_true(t->len + 1 < sizeof(t->buf));
+	t->buf[t->len++] = '\n';
+	t->buf[t->len] = '\0';
+	return 0;
+}
+
+struct copy_to {
+	struct ledger	*to;
+	enum ledger_table t;
+};
+
+static int
+copy_row(const struct ledger_row *row, void *arg)
+{
+	struct copy_to	*c = arg;
+
+	return ledger_load(c->to, c->t, row);
+}
+
+static void
+test_copy(void **state)
+{
+	struct fixture		*f = *state;
+	struct ledger		*to, *ro;
+	struct ledger_update	 u;
+	struct ledger_stats	 a, b;
+	struct ledger_row	 row;
+	struct copy_to		 c;
+	struct rows_text	 x, y;
+	struct order		 o;
+	char			 path[160], p[176], *err = NULL;
+	int64_t			 was, n, m;
+	size_t			 i;
+	int			 t;
+
+	add(f->l, "c-1", "u1", "ait.A", "ref-1", T0, LEDGER_ADDED);
+	add(f->l, "c-2", "u2", NULL, NULL, T0 + 1, LEDGER_ADDED);
+	add(f->l, "c-3", "u3", "ait.B", NULL, T0 + 2, LEDGER_ADDED);
+	apply(f->l, "c-1", ST_GRANTED, "PAYMENT_COMPLETED", EV_GRANT, T0 + 9000,
+	    T0 + 10);
+	apply(f->l, "c-1", ST_REFUNDED, "REFUNDED", EV_REFUND, 0, T0 + 20);
+	apply(f->l, "c-2", ST_HELD, "WEIRD", EV_HELD, T0 + 5000, T0 + 30);
+	/* Toss names another sku than the intake's: counted. */
+	assert_int_equal(ledger_get(f->l, "c-3", &o), 1);
+	update_init(&u, ST_MISMATCH, "PAYMENT_COMPLETED", EV_MISMATCH, 0);
+	u.sku = "ait.C";
+	u.sku_mismatch = 1;
+	assert_int_equal(ledger_apply(f->l, &o, &u, T0 + 40), 0);
+	assert_int_equal(ledger_cursor_advance(f->l, "jsonl", 0, 4), 0);
+	assert_int_equal(ledger_replay(f->l, "jsonl", 3, "alice", T0 + 50,
+	    &was), LEDGER_REPLAY_MOVED);
+	assert_int_equal(ledger_sink_state(f->l, "jsonl", "retrying", "EIO",
+	    T0 + 60), 0);
+
+	assert_true(snprintf(path, sizeof(path), "%s/copy.db", f->dir) > 0);
+	to = ledger_open(path, 0, &err);
+	if (to == NULL)
+		fail_msg("ledger_open: %s", err);
+	assert_int_equal(ledger_begin(to), 0);
+	for (t = 0; t < LT__COUNT; t++) {
+		c.to = to;
+		c.t = (enum ledger_table)t;
+		assert_int_equal(ledger_dump(f->l, c.t, copy_row, &c), 0);
+	}
+	assert_int_equal(ledger_commit(to), 0);
+
+	/* Every table row for row, and the counts the triggers keep. */
+	for (t = 0; t < LT__COUNT; t++) {
+		memset(&x, 0, sizeof(x));
+		memset(&y, 0, sizeof(y));
+		assert_int_equal(ledger_dump(f->l, (enum ledger_table)t,
+		    rows_append, &x), 0);
+		assert_int_equal(ledger_dump(to, (enum ledger_table)t,
+		    rows_append, &y), 0);
+		assert_string_equal(x.buf, y.buf);
+		assert_int_equal(ledger_count(f->l, (enum ledger_table)t, &n),
+		    0);
+		assert_int_equal(ledger_count(to, (enum ledger_table)t, &m), 0);
+		assert_int_equal(n, m);
+	}
+	assert_true(strstr(x.buf, "sku_mismatch|1\n") != NULL);
+	assert_int_equal(ledger_stats(f->l, T0, &a), 0);
+	assert_int_equal(ledger_stats(to, T0, &b), 0);
+	assert_int_equal(a.last_event_id, 4);
+	assert_int_equal(b.last_event_id, 4);
+	assert_int_equal(b.sku_mismatches, 1);
+	for (i = 0; i < ST__COUNT; i++)
+		assert_int_equal(a.orders[i], b.orders[i]);
+	for (i = 0; i < EV__COUNT; i++)
+		assert_int_equal(a.events_by_type[i], b.events_by_type[i]);
+
+	/* The next event follows the last one copied. */
+	apply(to, "c-2", ST_GRANTED, "PAYMENT_COMPLETED", EV_GRANT, 0, T0 + 70);
+	assert_int_equal(ledger_stats(to, T0, &b), 0);
+	assert_int_equal(b.last_event_id, 5);
+	ledger_close(to);
+
+	/* Not into a ledger open read-only; a row of the wrong width. */
+	ro = ledger_open(path, 1, &err);
+	if (ro == NULL)
+		fail_msg("ledger_open: %s", err);
+	row.n = 2;
+	row.v[0] = "x";
+	row.v[1] = "1";
+	assert_int_equal(ledger_load(ro, LT_COUNTERS, &row), -1);
+	ledger_close(ro);
+	assert_int_equal(ledger_load(f->l, LT_EVENTS, &row), -1);
+	/* A counter is set, not added. */
+	row.v[0] = "sku_mismatch";
+	row.v[1] = "7";
+	assert_int_equal(ledger_load(f->l, LT_COUNTERS, &row), 0);
+	assert_int_equal(ledger_stats(f->l, T0, &a), 0);
+	assert_int_equal(a.sku_mismatches, 7);
+
+	for (i = 0; i < sizeof(side_files) / sizeof(side_files[0]); i++) {
+		assert_true(snprintf(p, sizeof(p), "%s%s", path,
+		    side_files[i]) > 0);
+		unlink(p);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_name_masks_password),
+		cmocka_unit_test_setup_teardown(test_copy, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_open_fresh, setup_dir, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_refuse_newer, setup_open, teardown),
