@@ -105,6 +105,9 @@ struct ledger_ops {
 
 /* The handle: the part every backend shares, and the backend's own state
  * in be. */
+/* What an insert of a copied row of table t adds on a conflict. */
+const char	*ledger_table_on_conflict(enum ledger_table);
+
 struct ledger {
 	const struct ledger_ops *ops;
 	void		*be;

@@ -1815,20 +1815,6 @@ pgb_count(struct ledger *l, enum ledger_table t, int64_t *n)
 	return 0;
 }
 
-/* A new ledger has its counters' rows, and a daemon started on an empty
- * one may have written its sinks': the copy's values win. */
-static const char *const load_conflict[LT__COUNT] = {
-	[LT_ORDERS] = "",
-	[LT_EVENTS] = "",
-	[LT_TRANSITIONS] = "",
-	[LT_SINKS] = " ON CONFLICT (name) DO UPDATE SET"
-	    " delivered_id = excluded.delivered_id, state = excluded.state,"
-	    " last_error = excluded.last_error, error_at = excluded.error_at,"
-	    " replays = excluded.replays",
-	[LT_REPLAYS] = "",
-	[LT_COUNTERS] = " ON CONFLICT (name) DO UPDATE SET n = excluded.n",
-};
-
 /* An event row also moves the counter the next ids are taken from. */
 static int
 pgb_load(struct ledger *l, enum ledger_table t, const struct ledger_row *row)
@@ -1843,7 +1829,7 @@ pgb_load(struct ledger *l, enum ledger_table t, const struct ledger_row *row)
 		    "%s$%d", i > 0 ? "," : "", i + 1);
 	sql = xasprintf("INSERT INTO %s (%s) VALUES (%s)%s",
 	    ledger_table_name(t), ledger_table_cols(t), params,
-	    load_conflict[t]);
+	    ledger_table_on_conflict(t));
 	res = pg_run_once(l, sql, ledger_table_name(t), row->n, row->v);
 	free(sql);
 	if (res == NULL)

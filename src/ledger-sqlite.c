@@ -1999,20 +1999,6 @@ sq_count(struct ledger *l, enum ledger_table t, int64_t *n)
 	return 0;
 }
 
-/* A new ledger has its counters' rows, and a daemon started on an empty
- * one may have written its sinks': the copy's values win. */
-static const char *const load_conflict[LT__COUNT] = {
-	[LT_ORDERS] = "",
-	[LT_EVENTS] = "",
-	[LT_TRANSITIONS] = "",
-	[LT_SINKS] = " ON CONFLICT (name) DO UPDATE SET"
-	    " delivered_id = excluded.delivered_id, state = excluded.state,"
-	    " last_error = excluded.last_error, error_at = excluded.error_at,"
-	    " replays = excluded.replays",
-	[LT_REPLAYS] = "",
-	[LT_COUNTERS] = " ON CONFLICT (name) DO UPDATE SET n = excluded.n",
-};
-
 /* STRICT tables take an integer's text for an INTEGER column. */
 static int
 sq_load(struct ledger *l, enum ledger_table t, const struct ledger_row *row)
@@ -2024,7 +2010,7 @@ sq_load(struct ledger *l, enum ledger_table t, const struct ledger_row *row)
 	sql = xasprintf("INSERT INTO %s (%s) VALUES (?%s)%s",
 	    ledger_table_name(t), ledger_table_cols(t),
 	    &",?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?"[2 * (LEDGER_COLS_MAX -
-	    row->n)], load_conflict[t]);
+	    row->n)], ledger_table_on_conflict(t));
 	st = sq_prepare_once(l, sql, ledger_table_name(t));
 	free(sql);
 	if (st == NULL)

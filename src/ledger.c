@@ -514,25 +514,42 @@ ledger_history(struct ledger *l, int64_t since, int64_t bucket_ms,
 
 /* ---- copying a ledger ---------------------------------------------------- */
 
-/* The columns both schemas share, in the order a row carries them. */
+/* The columns both schemas share, in the order a row carries them, and
+ * what an insert of a copied row does on a conflict (both SQL dialects
+ * spell it alike): a new ledger has its counters' rows, and a daemon
+ * started on an empty one may have written its sinks'; the copy's values
+ * win. */
 static const struct {
 	const char	*name;
 	const char	*cols;
 	int		 ncols;
+	const char	*on_conflict;
 } ledger_tables[LT__COUNT] = {
 	[LT_ORDERS] = { "orders",
 	    "order_id, user_key, sku, intake_sku, sku_confirmed, ref, state,"
 	    " toss_status, reason, determined_at, polls, errors, late_answers,"
-	    " added_at, updated_at, granted_at, next_poll_at", 17 },
+	    " added_at, updated_at, granted_at, next_poll_at", 17, "" },
 	[LT_EVENTS] = { "events",
-	    "id, key, type, order_id, payload, created_at", 6 },
+	    "id, key, type, order_id, payload, created_at", 6, "" },
 	[LT_TRANSITIONS] = { "transitions",
-	    "order_id, at, from_status, to_status", 4 },
+	    "order_id, at, from_status, to_status", 4, "" },
 	[LT_SINKS] = { "sinks",
-	    "name, delivered_id, state, last_error, error_at, replays", 6 },
-	[LT_REPLAYS] = { "replays", "sink, at, by_user, from_id, to_id", 5 },
-	[LT_COUNTERS] = { "counters", "name, n", 2 },
+	    "name, delivered_id, state, last_error, error_at, replays", 6,
+	    " ON CONFLICT (name) DO UPDATE SET"
+	    " delivered_id = excluded.delivered_id, state = excluded.state,"
+	    " last_error = excluded.last_error, error_at = excluded.error_at,"
+	    " replays = excluded.replays" },
+	[LT_REPLAYS] = { "replays", "sink, at, by_user, from_id, to_id", 5,
+	    "" },
+	[LT_COUNTERS] = { "counters", "name, n", 2,
+	    " ON CONFLICT (name) DO UPDATE SET n = excluded.n" },
 };
+
+const char *
+ledger_table_on_conflict(enum ledger_table t)
+{
+	return ledger_tables[t].on_conflict;
+}
 
 const char *
 ledger_table_name(enum ledger_table t)
