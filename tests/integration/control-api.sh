@@ -24,16 +24,6 @@ use_listen()
 	mv "$CONF.new" "$CONF"
 }
 
-# curl_to [CURL_ARG...]: curl, through the unix socket $SOCK when it is set.
-curl_to()
-{
-	if [ -n "${SOCK:-}" ]; then
-		curl --unix-socket "$SOCK" "$@"
-	else
-		curl "$@"
-	fi
-}
-
 # control_up: fails unless the daemon answers on its control address soon
 # after start_daemon (any HTTP answer will do).
 control_up()

@@ -82,6 +82,16 @@ exchange_next()
 	EX_BODY=$API_LOG/$API_N.body
 }
 
+# curl_to [CURL_ARG...]: curl, through the unix socket $SOCK when it is set.
+curl_to()
+{
+	if [ -n "${SOCK:-}" ]; then
+		curl --unix-socket "$SOCK" "$@"
+	else
+		curl "$@"
+	fi
+}
+
 # api_request METHOD PATH [CURL_ARG...]: one request to $BASE (through the
 # unix socket $SOCK when set), recorded by exchange_next; sets CODE and BODY,
 # keeps the headers in $EX_HDRS and the body in $EX_BODY (empty for HEAD).
@@ -100,8 +110,7 @@ api_request()
 	else
 		set -- -X "$_ar_m" "$@"
 	fi
-	[ -z "${SOCK:-}" ] || set -- --unix-socket "$SOCK" "$@"
-	CODE=$(curl -sS -o "$_ar_out" -D "$EX_HDRS" -w '%{http_code}' "$@" \
+	CODE=$(curl_to -sS -o "$_ar_out" -D "$EX_HDRS" -w '%{http_code}' "$@" \
 	    "$BASE$_ar_p") || fail "curl $_ar_m $_ar_p failed"
 	BODY=$(cat "$EX_BODY" 2>/dev/null || true)
 }
