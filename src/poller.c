@@ -84,6 +84,13 @@ struct poller {
 	struct gate		 gate;
 
 	int			 started;
+	/* On a ledger shared with other instances: claims only while
+	 * leading and lead_ok says the leadership is still proven; not
+	 * before lead_from (mono), one rate-limit window after winning. */
+	int			 (*lead_ok)(void *, int64_t);
+	void			*lead_arg;
+	int			 leading;
+	int64_t			 lead_from;
 	int			 draining;
 	int			 drain_called;
 	void			 (*drain_done)(void *);
@@ -738,6 +745,19 @@ poller_fill(struct poller *p)
 		return;
 	mono = util_mono_ms();
 	now = util_now_ms();
+	if (p->lead_ok != NULL) {
+		/* A standby asks nothing; poller_set_leading() wakes it. */
+		if (!p->leading)
+			return;
+		if (!p->lead_ok(p->lead_arg, mono)) {
+			poller_arm(p, POLLER_TICK_MS);
+			return;
+		}
+		if (mono < p->lead_from) {
+			poller_arm(p, p->lead_from - mono);
+			return;
+		}
+	}
 	p->rate_blocked = 0;
 	if ((go = gate_admit(&p->gate, mono, &wait, &began)) ==
 	    GATE_GO_ABANDON) {
@@ -965,6 +985,39 @@ poller_set_config(struct poller *p, const struct config *cfg)
 		log_info("poller: %d held order%s due for re-evaluation", n,
 		    n == 1 ? "" : "s");
 	poller_kick(p);
+}
+
+void
+poller_set_shared(struct poller *p, int (*lead_ok)(void *, int64_t),
+    void *arg)
+{
+	p->lead_ok = lead_ok;
+	p->lead_arg = arg;
+	p->leading = 0;
+}
+
+void
+poller_set_leading(struct poller *p, int leading)
+{
+	if (p->lead_ok == NULL || p->leading == leading)
+		return;
+	p->leading = leading;
+	if (!leading) {
+		/* What is in flight is answered and written (the ledger's
+		 * fence decides whether it still may be). */
+		evtimer_del(p->tick);
+		return;
+	}
+	/* The old leader's last requests count at Toss for a window yet;
+	 * this instance's limiter never saw them. */
+	p->lead_from = util_mono_ms() + p->rl.window_ms;
+	poller_kick(p);
+}
+
+int
+poller_leading(const struct poller *p)
+{
+	return p->lead_ok == NULL || p->leading;
 }
 
 void

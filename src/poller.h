@@ -47,6 +47,19 @@ void		 poller_start_once(struct poller *, void (*once_done)(void *), void *arg);
  * the next call. Re-evaluates held orders at once. */
 void		 poller_set_config(struct poller *, const struct config *);
 
+/* The ledger is shared with other instances (PostgreSQL): claim only
+ * while leading (poller_set_leading) and while lead_ok(arg, mono_ms) says
+ * the leadership is still proven. Call before poller_start; without it
+ * the poller always leads. */
+void		 poller_set_shared(struct poller *,
+		    int (*lead_ok)(void *, int64_t), void *arg);
+/* This instance won (1) or lost (0) leadership. A new leader's first
+ * request waits one rate-limit window: the previous leader's last ones
+ * still count at Toss for that long. */
+void		 poller_set_leading(struct poller *, int leading);
+/* 1 when the poller may claim: leading, or not shared. */
+int		 poller_leading(const struct poller *);
+
 /* Orders became due (an intake, a recheck): look at the ledger now. */
 void		 poller_kick(struct poller *);
 
