@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sysexits.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <event2/buffer.h>
@@ -25,6 +26,7 @@
 #include "control.h"
 #include "fetch.h"
 #include "gate.h"
+#include "leader.h"
 #include "ledger.h"
 #include "log.h"
 #include "metrics.h"
@@ -51,6 +53,8 @@ struct daemon {
 	struct event_base	*base;
 	struct fetch		*fetch;
 	struct poller		*poller;
+	struct leader		*leader;	/* PostgreSQL: who leads */
+	struct event		*sinks_timer;	/* a leader's sinks, again */
 	struct sink_jsonl	*jsonl;
 	struct sink_webhook	*webhook;
 	struct control		*control;
@@ -72,10 +76,13 @@ struct daemon {
 	int			 drains;	/* poller and webhook still draining */
 	int			 once;
 	int			 once_ended;	/* --once: the poller is done */
+	int			 once_started;	/* --once: the poller began */
+	int64_t			 started_ms;	/* unix ms */
 	int			 stopping;
 	int			 exit_code;
 };
 
+static int	daemon_sinks_start(struct daemon *, char **);
 static int	daemon_sinks_reload(struct daemon *, const struct config *,
 		    char **);
 static void	daemon_once_webhook(evutil_socket_t, short, void *);
@@ -224,18 +231,35 @@ daemon_status(char *buf, size_t size, void *arg)
 	struct sink_jsonl_stats		 js;
 	struct sink_webhook_stats	 ws;
 	char				 what[64], sinks[96] = "";
+	char				 role[96] = "", t[UTIL_TIME_MAX];
+	const char			*name;
+	int64_t				 since, epoch;
 
 	poller_get_stats(d->poller, &st);
+	if (d->leader != NULL) {
+		name = leader_role(d->leader, &since, &epoch);
+		if (epoch > 0)
+			snprintf(role, sizeof(role), "%s (epoch %lld) since"
+			    " %s; ", name, (long long)epoch,
+			    util_fmt_time(since, t));
+		else if (since > 0)
+			snprintf(role, sizeof(role), "%s since %s; ", name,
+			    util_fmt_time(since, t));
+		else
+			snprintf(role, sizeof(role), "%s; ", name);
+	}
 	if (d->stopping)
 		snprintf(what, sizeof(what), "stopping");
 	else if (st.pause != PAUSE_NONE)
 		snprintf(what, sizeof(what), "paused (%s)",
 		    gate_reason_name(st.pause));
+	else if (!poller_leading(d->poller))
+		snprintf(what, sizeof(what), "taking intake");
 	else
 		snprintf(what, sizeof(what), "polling");
 	if (ledger_stats(d->ledger, util_now_ms(), &ls) == -1) {
-		snprintf(buf, size, "%s: %zu in flight; the ledger cannot be"
-		    " read (see the log)", what, st.inflight);
+		snprintf(buf, size, "%s%s: %zu in flight; the ledger cannot be"
+		    " read (see the log)", role, what, st.inflight);
 		return;
 	}
 	if (d->jsonl != NULL) {
@@ -252,8 +276,9 @@ daemon_status(char *buf, size_t size, void *arg)
 		    (long long)(ls.last_event_id - ws.delivered_id),
 		    ws.disabled ? " (disabled)" : "");
 	}
-	snprintf(buf, size, "%s: %lld pending, %lld held, %lld due, %zu in"
-	    " flight; %lld events%s%s", what, (long long)ls.orders[ST_PENDING],
+	snprintf(buf, size, "%s%s: %lld pending, %lld held, %lld due, %zu in"
+	    " flight; %lld events%s%s", role, what,
+	    (long long)ls.orders[ST_PENDING],
 	    (long long)ls.orders[ST_HELD], (long long)ls.due, st.inflight,
 	    (long long)ls.events, sinks,
 	    d->reload_failed ? "; last reload failed (see the log)" : "");
@@ -532,7 +557,10 @@ daemon_on_reload(evutil_socket_t sig, short kind, void *arg)
 	sdnotify_reloading(d->notify);
 	if (config_load(d->config_path, &cfg, &err) == -1 ||
 	    daemon_check_identity(cfg, &not_after, &err) == -1 ||
-	    daemon_sinks_reload(d, cfg, &err) == -1) {
+	    (!poller_leading(d->poller) && cfg->jsonl != NULL &&
+	    sink_jsonl_check(cfg->jsonl, &err) == -1) ||
+	    (poller_leading(d->poller) &&
+	    daemon_sinks_reload(d, cfg, &err) == -1)) {
 		log_warnx("reload failed, keeping the old configuration: %s",
 		    err);
 		free(err);
@@ -654,6 +682,10 @@ daemon_teardown(struct daemon *d)
 	if (d->once_timer != NULL)
 		event_free(d->once_timer);
 	control_free(d->control);
+	leader_free(d->leader);
+	d->leader = NULL;
+	if (d->sinks_timer != NULL)
+		event_free(d->sinks_timer);
 	if (d->webhook != NULL)
 		sink_webhook_free(d->webhook);
 	if (d->jsonl != NULL)
@@ -664,6 +696,93 @@ daemon_teardown(struct daemon *d)
 	if (d->base != NULL)
 		event_base_free(d->base);
 	config_free(d->cfg);
+}
+
+/* The leader's heartbeat is fresh: the poller may claim and ask. */
+static int
+daemon_lead_ok(void *arg, int64_t mono)
+{
+	struct daemon	*d = arg;
+
+	return leader_valid(d->leader, mono);
+}
+
+/* Starts a new leader's sinks; while the ledger cannot be read (a
+ * database just back), tries again every second. The events wait in the
+ * outbox meanwhile. */
+static void
+daemon_lead_sinks(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon	*d = arg;
+	struct timeval	 tv = { 1, 0 };
+	char		*err = NULL;
+
+	if (d->stopping || !poller_leading(d->poller) ||
+	    daemon_sinks_start(d, &err) == 0)
+		return;
+	log_warnx("leader: the sinks cannot start yet: %s; trying again in"
+	    " 1 s", err);
+	free(err);
+	evtimer_add(d->sinks_timer, &tv);
+}
+
+/* Leadership changed on a shared ledger. The leader polls and delivers;
+ * a standby takes intake and answers queries. The fence stays at the last
+ * epoch won after stepping down: what was in flight is written only if no
+ * other instance has won since. */
+static void
+daemon_role(void *arg, int leading, int64_t epoch)
+{
+	struct daemon	*d = arg;
+
+	if (leading) {
+		ledger_set_fence(d->ledger, epoch);
+		if (d->stopping)
+			return;
+		poller_set_leading(d->poller, 1);
+		daemon_lead_sinks(-1, 0, d);
+		if (d->once && !d->once_started) {
+			d->once_started = 1;
+			poller_start_once(d->poller, daemon_once_done, d);
+		}
+		return;
+	}
+	poller_set_leading(d->poller, 0);
+	if (d->once) {
+		if (!d->once_started)
+			log_info("--once: another instance leads this ledger;"
+			    " nothing to do");
+		else {
+			log_warnx("--once: leadership lost; the orders left"
+			    " are polled by the leader");
+			d->exit_code = EXIT_RUNTIME;
+		}
+		event_base_loopexit(d->base, NULL);
+		return;
+	}
+	if (d->stopping)
+		return;		/* the drain ends the sinks */
+	evtimer_del(d->sinks_timer);
+	if (d->webhook != NULL)
+		sink_webhook_free(d->webhook);
+	d->webhook = NULL;
+	if (d->jsonl != NULL)
+		sink_jsonl_free(d->jsonl);
+	d->jsonl = NULL;
+}
+
+/* The role for /v1/overview and /healthz. */
+static const char *
+daemon_role_name(void *arg, int64_t *since_ms)
+{
+	struct daemon	*d = arg;
+	int64_t		 epoch;
+
+	if (d->leader == NULL) {
+		*since_ms = d->started_ms;
+		return "leader";
+	}
+	return leader_role(d->leader, since_ms, &epoch);
 }
 
 /* Events were committed: the sinks deliver them, long polls wake up. */
@@ -745,7 +864,9 @@ daemon_metrics(void *arg, struct evbuffer *out)
 	v.pause_since_ms = st.pause_since_ms;
 	v.cert_not_after = d->cert_not_after;
 	v.rate_per_sec = d->cfg->rate_per_sec;
-	v.leader = 1;		/* the only instance on its SQLite ledger */
+	/* On SQLite the only instance; on PostgreSQL whoever won. */
+	v.leader = poller_leading(d->poller);
+	(void)daemon_role_name(d, &v.role_since_ms);
 	if (d->jsonl != NULL) {
 		sink_jsonl_get_stats(d->jsonl, &js);
 		v.sinks[v.nsinks].name = "jsonl";
@@ -766,17 +887,18 @@ daemon_metrics(void *arg, struct evbuffer *out)
 	return metrics_render(out, &v);
 }
 
-/* Starts the configured sinks; each first delivers any backlog. */
+/* Starts the configured sinks not yet running; each first delivers any
+ * backlog. */
 static int
 daemon_sinks_start(struct daemon *d, char **err)
 {
-	if (d->cfg->jsonl != NULL) {
+	if (d->cfg->jsonl != NULL && d->jsonl == NULL) {
 		if ((d->jsonl = sink_jsonl_new(d->base, d->ledger,
 		    d->cfg->jsonl, err)) == NULL)
 			return -1;
 		sink_jsonl_kick(d->jsonl);
 	}
-	if (d->cfg->webhook_url != NULL) {
+	if (d->cfg->webhook_url != NULL && d->webhook == NULL) {
 		if ((d->webhook = sink_webhook_new(d->base, d->ledger, d->fetch,
 		    d->cfg, err)) == NULL)
 			return -1;
@@ -922,8 +1044,34 @@ daemon_run(struct daemon *d)
 
 	poller_set_events_cb(d->poller, daemon_events, d);
 
-	/* sinks */
-	if (daemon_sinks_start(d, &err) == -1) {
+	/* leader (a shared ledger): sinks and polling wait for the role */
+	d->started_ms = util_now_ms();
+	if (d->cfg->ledger_url != NULL) {
+		char	 host[256], holder[300];
+
+		if (gethostname(host, sizeof(host)) == -1)
+			util_strlcpy(host, "?", sizeof(host));
+		host[sizeof(host) - 1] = '\0';
+		snprintf(holder, sizeof(holder), "%s %ld", host,
+		    (long)getpid());
+		poller_set_shared(d->poller, daemon_lead_ok, d);
+		if ((d->sinks_timer = evtimer_new(d->base, daemon_lead_sinks,
+		    d)) == NULL) {
+			log_warnx("cannot set up the event loop");
+			daemon_teardown(d);
+			return EXIT_RUNTIME;
+		}
+		if ((d->leader = leader_new(d->base, d->cfg->ledger_url,
+		    holder, daemon_role, d, &err)) == NULL) {
+			log_warnx("%s", err);
+			free(err);
+			daemon_teardown(d);
+			return EXIT_RUNTIME;
+		}
+	}
+
+	/* sinks (a leader's, on a shared ledger: started with the role) */
+	if (d->leader == NULL && daemon_sinks_start(d, &err) == -1) {
 		log_warnx("%s", err);
 		free(err);
 		daemon_teardown(d);
@@ -937,7 +1085,7 @@ daemon_run(struct daemon *d)
 		    " $RUNTIME_DIRECTORY): the control API is off");
 	if (d->cfg->listen != NULL && !d->once) {
 		struct control_hooks	 hooks = { daemon_kick, daemon_health,
-		    daemon_metrics, d };
+		    daemon_metrics, daemon_role_name, d };
 
 		if ((d->control = control_new(d->base, d->ledger, d->cfg,
 		    &hooks, &err)) == NULL) {
@@ -977,9 +1125,10 @@ daemon_run(struct daemon *d)
 		}
 	}
 #endif
-	if (d->once)
+	if (d->once && d->leader == NULL) {
+		d->once_started = 1;
 		poller_start_once(d->poller, daemon_once_done, d);
-	else
+	} else if (!d->once)
 		poller_start(d->poller);
 
 	/* sdnotify ready: the ledger is open, the certificate and key

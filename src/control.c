@@ -942,6 +942,27 @@ control_add_sink(const struct ledger_sink *k, void *arg)
 	return 0;
 }
 
+/* This instance's role, and since when into *since_ms when it is set. */
+static const char *
+control_role(struct control *c, int64_t *since_ms)
+{
+	int64_t		 since = 0;
+	const char	*role = "leader";
+
+	if (c->hooks.role != NULL)
+		role = c->hooks.role(c->hooks.arg, &since);
+	if (since_ms != NULL)
+		*since_ms = since;
+	return role;
+}
+
+static void
+control_add_role(struct json_object *obj, const char *role, int64_t since)
+{
+	json_object_object_add(obj, "role", json_object_new_string(role));
+	json_object_object_add(obj, "roleSince", json_out_time(since));
+}
+
 /* GET /v1/overview: the figures of `reconcilectl stats --json`, read in one
  * transaction, with each sink's state and this instance's role. */
 static void
@@ -971,8 +992,8 @@ control_overview(struct control *c, struct evhttp_request *req)
 	}
 	obj = json_object_new_object();
 	json_object_object_add(obj, "now", json_out_time(now));
-	/* One SQLite ledger, one daemon: it is always the leader. */
-	json_object_object_add(obj, "role", json_object_new_string("leader"));
+	json_object_object_add(obj, "role",
+	    json_object_new_string(control_role(c, NULL)));
 	json_object_object_add(obj, "orders", orders);
 	json_object_object_add(obj, "events", json_object_new_int64(st.events));
 	json_object_object_add(obj, "lastEventId",
@@ -1186,23 +1207,28 @@ control_metrics(struct control *c, struct evhttp_request *req)
 	control_send(req, HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", b);
 }
 
+/* Healthy, with the role: a standby is as healthy as a leader. */
 static void
 control_healthz(struct control *c, struct evhttp_request *req)
 {
 	struct json_object	*obj;
 	char			 why[CONTROL_HEALTH_MAX] = "";
+	int64_t			 since = 0;
+	const char		*role = control_role(c, &since);
 
 	obj = json_object_new_object();
 	if (c->hooks.health == NULL ||
 	    c->hooks.health(c->hooks.arg, why, sizeof(why)) == 1) {
 		json_object_object_add(obj, "status",
 		    json_object_new_string("ok"));
+		control_add_role(obj, role, since);
 		control_send_json(req, HTTP_OK, obj);
 		return;
 	}
 	json_object_object_add(obj, "status",
 	    json_object_new_string("unhealthy"));
 	json_object_object_add(obj, "reason", json_object_new_string(why));
+	control_add_role(obj, role, since);
 	control_send_json(req, HTTP_SERVUNAVAIL, obj);
 }
 

@@ -5,6 +5,7 @@
 #define RECONCILED_CONTROL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
 #include "ledger.h"
@@ -25,6 +26,9 @@ struct control_hooks {
 	int	(*health)(void *arg, char *why, size_t whysz);
 	/* Appends the Prometheus exposition to out; -1 on failure. */
 	int	(*metrics)(void *arg, struct evbuffer *out);
+	/* This instance's role ("leader", "standby", "starting") and since
+	 * when (unix ms, 0 unknown). */
+	const char *(*role)(void *arg, int64_t *since_ms);
 	void	*arg;
 };
 

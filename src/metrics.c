@@ -542,6 +542,12 @@ metrics_render(struct evbuffer *out, const struct metrics_view *v)
 	render_head(&r, "reconciled_leader", "gauge",
 	    "1 while this instance leads (polls Toss and delivers events).");
 	render_printf(&r, "reconciled_leader %d\n", v->leader != 0);
+	render_head(&r, "reconciled_role_since_timestamp_seconds", "gauge",
+	    "When this instance took its role, leader or standby (unix "
+	    "time).");
+	render_printf(&r, "reconciled_role_since_timestamp_seconds %" PRId64
+	    ".%03d\n", v->role_since_ms / 1000,
+	    (int)(v->role_since_ms % 1000));
 
 	render_head(&r, "reconciled_intake_conflicts_total", "counter",
 	    "Orders refused over the control API: the orderId is known with "

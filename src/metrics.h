@@ -45,6 +45,7 @@ struct metrics_view {
 	int64_t		 cert_not_after;	/* unix seconds, 0 unknown */
 	double		 rate_per_sec;	/* [api] rate_limit; 0 = none */
 	int		 leader;	/* this instance polls and delivers */
+	int64_t		 role_since_ms;	/* it took its role (unix ms) */
 	/* Events per type (indexed by enum event_type) as the ledger counts
 	 * them, all time; NULL: reconciled_events_total counts the
 	 * metrics_event() calls since start instead. */

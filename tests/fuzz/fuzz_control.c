@@ -240,7 +240,7 @@ int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	struct control_hooks	 hooks = { fuzz_kick, fuzz_health, fuzz_metrics,
-				    NULL };
+				    NULL, NULL };
 	char			*err = NULL;
 
 	fz.verbose = getenv("FUZZ_VERBOSE") != NULL;

@@ -304,7 +304,9 @@ out=$(curl_to -sS -H "Authorization: Bearer $AUTH" \
     "$BASE/v1/events?after=$last&wait=1" "$BASE/healthz") ||
     fail "two requests on one connection"
 assert_eq "{\"events\":[],\"lastId\":$last}
-{\"status\":\"ok\"}" "$out" "a long poll, then /healthz on the same connection"
+{\"status\":\"ok\",\"role\":\"leader\"}" \
+    "$(printf '%s\n' "$out" | jq -c 'del(.roleSince)')" \
+    "a long poll, then /healthz on the same connection"
 
 step "a client hanging up during a long poll"
 last=$(last_event_id)
@@ -392,7 +394,10 @@ assert_eq "" "$bad" "malformed sample lines"
 step "/healthz: 503 while a 429 pauses the poller, 200 after"
 http GET /healthz
 expect 200 application/json "healthz"
-assert_eq '{"status":"ok"}' "$(printf '%s' "$BODY" | jq -c .)" "healthy"
+assert_eq '{"status":"ok","role":"leader"}' \
+    "$(printf '%s' "$BODY" | jq -c 'del(.roleSince)')" "healthy"
+assert_match '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]{12}Z$' \
+    "$(printf '%s' "$BODY" | jq -r .roleSince)" "roleSince: the daemon's start"
 # A load balancer may probe with HEAD: the same status, no body.
 assert_eq "200 0" "$(curl_to -sS -I -o /dev/null -w '%{http_code} %{size_download}' \
     "$BASE/healthz")" "HEAD /healthz: status and body bytes"

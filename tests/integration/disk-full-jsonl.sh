@@ -45,7 +45,7 @@ step "the orders settle; the sink cannot write them and says so"
 wait_settled 40
 wait_until 20 "the sink reports the full disk" \
     grep -q "events jsonl $JSONL: .*No space left on device" "$DAEMON_LOG"
-assert_eq "503 {\"status\":\"unhealthy\",\"reason\":\"jsonl sink failing (see the log)\"}" \
+assert_eq "503 {\"status\":\"unhealthy\",\"reason\":\"jsonl sink failing (see the log)\",\"role\":\"leader\"}" \
     "$(healthz)" "/healthz while the sink fails"
 sleep 2
 daemon_alive || fail "the daemon died on a full disk"
@@ -59,7 +59,7 @@ assert_ge 1 "$(ctl stats --json | jq '.sinks.jsonl.lag')" "events waiting for th
 step "space comes back: every event delivered, no torn line"
 rm -f "$MNT/filler"
 wait_until 40 "the JSONL file catches up" sinks_caught_up
-assert_eq '200 {"status":"ok"}' "$(healthz)" "/healthz once the sink writes again"
+assert_eq '200 {"status":"ok","role":"leader"}' "$(healthz)" "/healthz once the sink writes again"
 stop_daemon_ok
 assert_run_sound "$JSONL"
 assert_starts_with "$T/jsonl.before" "$JSONL"

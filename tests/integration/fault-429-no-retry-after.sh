@@ -16,7 +16,7 @@ start_daemon
 wait_until 10 "the daemon pauses" grep -q 'poller: paused' "$DAEMON_LOG"
 assert_log 'warning: poller: paused for 30s: HTTP 429 rate limited, no Retry-After$'
 tpause=$(first_log_ms 'poller: paused')
-assert_eq '503 {"status":"unhealthy","reason":"polling paused: rate_limited"}' \
+assert_eq '503 {"status":"unhealthy","reason":"polling paused: rate_limited","role":"leader"}' \
     "$(healthz)" "/healthz during the pause"
 sleep 5
 assert_untouched xn-429 "5 s into the pause"
@@ -25,7 +25,7 @@ assert_eq 0 "$(order_field xn-429 errors)" "xn-429: a paused attempt is not an e
 step "after 30 s: one probe, then everything settles"
 wait_until 40 "xn-429 and xn-w1 granted" eval \
     'state_is xn-429 granted && state_is xn-w1 granted'
-assert_eq '200 {"status":"ok"}' "$(healthz)" "/healthz after the pause"
+assert_eq '200 {"status":"ok","role":"leader"}' "$(healthz)" "/healthz after the pause"
 stop_daemon_ok
 
 assert_eq 1 "$(sim_count 'select(.outcome == "fault:noRetryAfter429" and .http == 429)')" "429s served"

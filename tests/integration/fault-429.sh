@@ -15,11 +15,11 @@ use_control_sock
 fault_add xq-429 xq-w1 xq-w2
 start_daemon
 wait_until 10 "the daemon pauses" grep -q 'poller: paused' "$DAEMON_LOG"
-assert_eq '503 {"status":"unhealthy","reason":"polling paused: rate_limited"}' \
+assert_eq '503 {"status":"unhealthy","reason":"polling paused: rate_limited","role":"leader"}' \
     "$(healthz)" "/healthz during the pause"
 wait_until 20 "xq-429 and xq-w1 granted, xq-w2 failed" eval \
     'state_is xq-429 granted && state_is xq-w1 granted && state_is xq-w2 failed'
-assert_eq '200 {"status":"ok"}' "$(healthz)" "/healthz after the pause"
+assert_eq '200 {"status":"ok","role":"leader"}' "$(healthz)" "/healthz after the pause"
 stop_daemon_ok
 
 assert_eq 1 "$(sim_count 'select(.outcome == "fault:rate429")')" "429s served"

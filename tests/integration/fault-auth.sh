@@ -17,7 +17,7 @@ start_daemon
 wait_until 10 "the daemon pauses" grep -q 'poller: paused' "$DAEMON_LOG"
 assert_log 'warning: poller: paused for 30s: HTTP 40[13] from Toss: credentials refused$'
 tpause=$(first_log_ms 'poller: paused')
-assert_eq '503 {"status":"unhealthy","reason":"polling paused: auth"}' \
+assert_eq '503 {"status":"unhealthy","reason":"polling paused: auth","role":"leader"}' \
     "$(healthz)" "/healthz during the pause"
 sleep 6
 assert_quiet $((tpause + 100)) "$(now_ms)" "requests during the auth pause"
@@ -33,7 +33,7 @@ assert_log 'poller: configuration changed during the auth pause: probing now$'
 wait_until 10 "xa-401 granted, xa-403 failed" eval \
     'state_is xa-401 granted && state_is xa-403 failed'
 assert_log 'poller: resumed after the auth pause \(probe answered\)$'
-assert_eq '200 {"status":"ok"}' "$(healthz)" "/healthz after the pause"
+assert_eq '200 {"status":"ok","role":"leader"}' "$(healthz)" "/healthz after the pause"
 stop_daemon_ok
 assert_ge 1 "$(sim_count 'select(.orderId == "xa-401" and .http == 401)')" "401s served"
 assert_ge 1 "$(sim_count 'select(.orderId == "xa-403" and .http == 403)')" "403s served"

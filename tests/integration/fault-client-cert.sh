@@ -31,7 +31,7 @@ assert_match 'paused for 30s: TLS handshake failed: .*([Aa]lert unknown ca|certi
     "$(tail -n 1 "$T/pauses")" "the 30 s pause names the refusal"
 npauses=$(wc -l <"$T/pauses")
 tpause=$(first_log_ms 'poller: paused for 30s')
-assert_eq '503 {"status":"unhealthy","reason":"polling paused: tls"}' \
+assert_eq '503 {"status":"unhealthy","reason":"polling paused: tls","role":"leader"}' \
     "$(healthz)" "/healthz during the pause"
 refused=$(sim_count 'select(.outcome == "tls:refused")')
 assert_ge 1 "$refused" "handshakes the simulator refused"
@@ -47,7 +47,7 @@ assert_eq $((refused + 1)) "$(sim_count 'select(.outcome == "tls:refused")')" \
     "refused handshakes: one probe after 30 s"
 assert_eq "$npauses" "$(log_count 'poller: paused')" "pause lines (a failed probe stays quiet)"
 assert_no_log 'poller: resumed' "resumed while the certificate is refused"
-assert_eq '503 {"status":"unhealthy","reason":"polling paused: tls"}' \
+assert_eq '503 {"status":"unhealthy","reason":"polling paused: tls","role":"leader"}' \
     "$(healthz)" "/healthz after the failed probe"
 for id in xc-paid xc-refund; do
 	assert_untouched $id "certificate of another CA"
@@ -69,7 +69,7 @@ assert_eq "$n" "$(sim_count 'select(.outcome == "tls:refused")')" \
     "refused handshakes after the probe and the refused reload"
 assert_no_log 'probing now' "a probe for a configuration that was not taken"
 assert_no_log 'poller: resumed' "resumed with an expired certificate"
-assert_eq '503 {"status":"unhealthy","reason":"polling paused: tls"}' \
+assert_eq '503 {"status":"unhealthy","reason":"polling paused: tls","role":"leader"}' \
     "$(healthz)" "/healthz after the refused reload"
 for id in xc-paid xc-refund; do
 	assert_untouched $id "expired certificate"
@@ -86,7 +86,7 @@ wait_until 10 "xc-paid granted, xc-refund refunded" eval \
     'state_is xc-paid granted && state_is xc-refund refunded'
 assert_log 'poller: configuration changed during the tls pause: probing now$'
 assert_log 'poller: resumed after the tls pause \(probe answered\)$'
-assert_eq '200 {"status":"ok"}' "$(healthz)" "/healthz after the pause"
+assert_eq '200 {"status":"ok","role":"leader"}' "$(healthz)" "/healthz after the pause"
 stop_daemon_ok
 assert_xc_settled
 for id in xc-paid xc-refund; do

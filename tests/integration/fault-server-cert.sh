@@ -60,7 +60,7 @@ refused()
 	start_daemon
 	wait_until 10 "the daemon pauses" grep -q 'poller: paused' "$DAEMON_LOG"
 	assert_log "warning: poller: paused for 30s: TLS handshake failed: $2\$"
-	assert_eq '503 {"status":"unhealthy","reason":"polling paused: tls"}' \
+	assert_eq '503 {"status":"unhealthy","reason":"polling paused: tls","role":"leader"}' \
 	    "$(healthz)" "/healthz during the pause"
 	sleep 2
 	stop_daemon_ok

@@ -537,11 +537,12 @@ control()
 	echo "$_ld_cc"
 }
 
-# healthz: "CODE BODY" of GET /healthz (the body as compact JSON).
+# healthz: "CODE BODY" of GET /healthz (the body as compact JSON, without
+# roleSince, which is a time).
 healthz()
 {
 	_ld_hc=$(control GET /healthz)
-	echo "$_ld_hc $(jq -c . "$T/control.body" 2>/dev/null)"
+	echo "$_ld_hc $(jq -c 'del(.roleSince)' "$T/control.body" 2>/dev/null)"
 }
 
 # post_order ID USER_KEY: POST /v1/orders; fails unless it answers 201.

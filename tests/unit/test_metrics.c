@@ -265,6 +265,10 @@ static const char fresh[] =
 "delivers events).\n"
 "# TYPE reconciled_leader gauge\n"
 "reconciled_leader 0\n"
+"# HELP reconciled_role_since_timestamp_seconds When this instance took its "
+"role, leader or standby (unix time).\n"
+"# TYPE reconciled_role_since_timestamp_seconds gauge\n"
+"reconciled_role_since_timestamp_seconds 0.000\n"
 "# HELP reconciled_intake_conflicts_total Orders refused over the control "
 "API: the orderId is known with another userKey.\n"
 "# TYPE reconciled_intake_conflicts_total counter\n"
@@ -345,6 +349,7 @@ test_ledger_gauges(void **state)
 	v.nsinks = 2;
 	v.rate_per_sec = 2.5;
 	v.leader = 1;
+	v.role_since_ms = 1829999000500;
 	metrics_answer_at(1830000001234);
 	metrics_answer_at(1830000000000);	/* never goes back */
 	metrics_event("grant");
@@ -398,6 +403,7 @@ test_ledger_gauges(void **state)
 	assert_line(s, "reconciled_rate_limit_per_second 2.5");
 	assert_line(s, "reconciled_last_answer_timestamp_seconds 1830000001.234");
 	assert_line(s, "reconciled_leader 1");
+	assert_line(s, "reconciled_role_since_timestamp_seconds 1829999000.500");
 	assert_line(s, "reconciled_cert_expiry_seconds 1830000000");
 	assert_int_equal(stat(f->path, &sb), 0);
 	assert_true(sb.st_size > 0);
