@@ -36,10 +36,30 @@
 	"name, delivered_id, replays, state, coalesce(last_error, ''), " \
 	"coalesce(error_at, 0)"
 
-/* The tables a ledger has (besides ledger_meta); checked at open. */
-static const char *const pg_tables[] = {
-	"orders", "events", "event_counter", "transitions", "sinks",
-	"replays", "state_counts", "event_counts", "counters"
+/* Privileges a table needs (check_privileges()). */
+#define PRIV_SELECT	0x1
+#define PRIV_INSERT	0x2
+#define PRIV_UPDATE	0x4
+#define PRIV_ALL	(PRIV_SELECT | PRIV_INSERT | PRIV_UPDATE)
+
+/* The tables a ledger has (besides ledger_meta), from the schema version
+ * that made each; checked at open, with what the daemon does to them
+ * (the leader row is read FOR SHARE and bumped, never inserted). */
+static const struct {
+	const char	*name;
+	int64_t		 since;
+	int		 privs;
+} pg_tables[] = {
+	{ "orders", 1, PRIV_ALL },
+	{ "events", 1, PRIV_ALL },
+	{ "event_counter", 1, PRIV_ALL },
+	{ "transitions", 1, PRIV_ALL },
+	{ "sinks", 1, PRIV_ALL },
+	{ "replays", 1, PRIV_ALL },
+	{ "state_counts", 1, PRIV_ALL },
+	{ "event_counts", 1, PRIV_ALL },
+	{ "counters", 1, PRIV_ALL },
+	{ "leader", 2, PRIV_SELECT | PRIV_UPDATE }
 };
 
 enum pg_stmt {
@@ -810,15 +830,18 @@ check_identity(struct ledger *l, int64_t *version, char **err)
 		    " (ledger_meta names no version)", l->where);
 		return -1;
 	}
+	/* A table a later migration makes is not missing before it. */
 	for (i = 0; i < sizeof(pg_tables) / sizeof(pg_tables[0]); i++) {
+		if (pg_tables[i].since > *version)
+			continue;
 		if (open_int64(l, "SELECT count(*) FROM pg_tables WHERE"
 		    " schemaname = current_schema() AND tablename = $1",
-		    pg_tables[i], &n, "identity", err) == -1)
+		    pg_tables[i].name, &n, "identity", err) == -1)
 			return -1;
 		if (n == 0) {
 			*err = xasprintf("%s: not a complete reconciled"
 			    " ledger: table %s is missing; restore it from a"
-			    " backup", l->where, pg_tables[i]);
+			    " backup", l->where, pg_tables[i].name);
 			return -1;
 		}
 	}
@@ -876,13 +899,19 @@ fail:
 	return -1;
 }
 
-/* What the daemon needs to do with the tables; `reconciled -n` says what
- * is missing instead of failing at the first write. */
+/* What the daemon needs to do with the tables (on an opened ledger, of
+ * this build's version); `reconciled -n` says what is missing instead of
+ * failing at the first write. */
 static int
 check_privileges(struct ledger *l, char **err)
 {
-	static const char	*const priv[] = {
-		"SELECT", "INSERT", "UPDATE"
+	static const struct {
+		int		 bit;
+		const char	*name;
+	} priv[] = {
+		{ PRIV_SELECT, "SELECT" },
+		{ PRIV_INSERT, "INSERT" },
+		{ PRIV_UPDATE, "UPDATE" }
 	};
 	char			 sql[256];
 	int64_t			 ok;
@@ -890,19 +919,21 @@ check_privileges(struct ledger *l, char **err)
 
 	for (i = 0; i < sizeof(pg_tables) / sizeof(pg_tables[0]); i++) {
 		for (j = 0; j < sizeof(priv) / sizeof(priv[0]); j++) {
-			if (l->readonly && j > 0)
-				break;
+			if (l->readonly && priv[j].bit != PRIV_SELECT)
+				continue;
+			if (!(pg_tables[i].privs & priv[j].bit))
+				continue;
 			(void)snprintf(sql, sizeof(sql), "SELECT"
 			    " has_table_privilege(quote_ident("
 			    "current_schema()) || '.%s', '%s')::int",
-			    pg_tables[i], priv[j]);
+			    pg_tables[i].name, priv[j].name);
 			if (open_int64(l, sql, NULL, &ok, "privileges",
 			    err) == -1)
 				return -1;
 			if (!ok) {
 				*err = xasprintf("%s: the role has no"
 				    " %s privilege on table %s", l->where,
-				    priv[j], pg_tables[i]);
+				    priv[j].name, pg_tables[i].name);
 				return -1;
 			}
 		}
