@@ -1,7 +1,13 @@
 /* The ledger's PostgreSQL backend (ledger_pg_ops), through libpq: one
- * connection with bounded connect and statement timeouts, the schema in
- * schema/pg/ checked and migrated at open, the same statements as the
- * SQLite backend kept prepared, and event ids gap-free in commit order. */
+ * connection with bounded connect and statement timeouts (and a bound of
+ * its own on every wait for an answer), the schema in schema/pg/ checked
+ * and migrated at open, the same statements as the SQLite backend kept
+ * prepared, and event ids gap-free in commit order. Several instances may
+ * share the ledger: the leader's writes are fenced by the leader row's
+ * epoch (ledger_set_fence()), and results are written only to rows still
+ * as claimed. */
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,8 +22,15 @@
 
 /* Bounds on every wait for the database: the daemon's loop waits with it. */
 #define PG_CONNECT_TIMEOUT	"5"		/* seconds */
-#define PG_STATEMENT_TIMEOUT	"5000"		/* ms */
-#define PG_LOCK_TIMEOUT		"3000"		/* ms */
+#define PG_STATEMENT_TIMEOUT	5000		/* ms */
+#define PG_LOCK_TIMEOUT		3000		/* ms */
+/* An open transaction left idle this long (a frozen instance's, with its
+ * share lock on the leader row) is ended by the server. */
+#define PG_IDLE_TX_TIMEOUT	5000		/* ms */
+/* The client's own bound on waiting for an answer: the server's statement
+ * timeout ends any statement first, unless the server or the path to it
+ * stopped answering; then the connection is dropped. */
+#define PG_ANSWER_MS		(PG_STATEMENT_TIMEOUT + 1000)
 
 /* After a failed reconnection, the calls fail at once for this long
  * (each attempt can wait the connect timeout). */
@@ -262,7 +275,11 @@ struct pg_event {
 
 /* The backend's part of a handle (struct ledger's be). */
 struct pg_ledger {
-	PGconn		*conn;
+	PGconn		*conn;		/* NULL once dropped, until connected
+					 * again */
+	char		*url;		/* to connect again (holds the
+					 * password) */
+	char		 why[LEDGER_ERR_MAX];	/* why no result came */
 	struct pg_event	*pend;		/* events of the open transaction */
 	size_t		 npend, cap;
 	size_t		 mark;		/* npend when the savepoint was set */
@@ -280,6 +297,7 @@ struct pg_params {
 };
 
 static int	pg_session(struct ledger *, char **);
+static void	pg_notice(void *, const char *);
 
 static struct pg_ledger *
 pg(struct ledger *l)
@@ -336,6 +354,106 @@ p_free(struct pg_params *p)
 
 /* ---- running statements -------------------------------------------------- */
 
+/* Closes the connection, which had a query in flight and gave no answer
+ * in time: the server ends the session and rolls back what it had open,
+ * and a connection is never used again with a query in flight. The next
+ * call outside a transaction connects again, after PG_RETRY_MS. */
+static void
+pg_drop(struct ledger *l)
+{
+	struct pg_ledger	*q = pg(l);
+
+	PQfinish(q->conn);
+	q->conn = NULL;
+	q->retry_at = util_now_ms() + PG_RETRY_MS;
+	(void)snprintf(q->why, sizeof(q->why), "no answer from the database"
+	    " in %d ms; connection dropped", PG_ANSWER_MS);
+	log_warnx("ledger: %s: %s", l->where, q->why);
+}
+
+/* Keeps the first line of the connection's error in q->why. */
+static void
+pg_why_conn(struct pg_ledger *q)
+{
+	const char	*msg;
+	size_t		 len;
+
+	if (q->conn == NULL)
+		return;		/* q->why says why it was dropped */
+	msg = PQerrorMessage(q->conn);
+	len = strcspn(msg, "\n");
+	len = ledger_utf8_prefix(msg, len, sizeof(q->why) - 1);
+	memcpy(q->why, msg, len);
+	q->why[len] = '\0';
+	if (len == 0)
+		util_strlcpy(q->why, "the connection failed", sizeof(q->why));
+}
+
+/* Collects the answer to the query just sent (sent: what the PQsend call
+ * returned), waiting at most PG_ANSWER_MS: the last result, or the first
+ * error result when there are several (SQL text of many statements).
+ * Returns NULL, with q->why set, when the query could not be sent, the
+ * connection failed, or no answer came in time (the connection is then
+ * dropped: pg_drop()). */
+static PGresult *
+pg_wait(struct ledger *l, int sent)
+{
+	struct pg_ledger	*q = pg(l);
+	struct pollfd		 pfd;
+	PGresult		*res = NULL, *r;
+	int64_t			 deadline, left;
+	int			 flushed = 0, n;
+
+	if (q->conn == NULL)
+		return NULL;	/* dropped inside a transaction: q->why */
+	q->why[0] = '\0';
+	if (!sent)
+		goto failed;
+	deadline = util_mono_ms() + PG_ANSWER_MS;
+	for (;;) {
+		if (!flushed) {
+			if ((n = PQflush(q->conn)) == -1)
+				goto failed;
+			flushed = n == 0;
+		}
+		if (PQconsumeInput(q->conn) == 0)
+			goto failed;
+		while (flushed && !PQisBusy(q->conn)) {
+			if ((r = PQgetResult(q->conn)) == NULL)
+				return res;
+			if (res != NULL &&
+			    PQresultStatus(res) == PGRES_FATAL_ERROR)
+				PQclear(r);
+			else {
+				PQclear(res);
+				res = r;
+			}
+		}
+		if ((left = deadline - util_mono_ms()) <= 0) {
+			PQclear(res);
+			pg_drop(l);
+			return NULL;
+		}
+		pfd.fd = PQsocket(q->conn);
+		pfd.events = POLLIN | (flushed ? 0 : POLLOUT);
+		pfd.revents = 0;
+		if (poll(&pfd, 1, (int)left) == -1 && errno != EINTR) {
+			n = errno;
+			PQclear(res);
+			pg_drop(l);
+			(void)snprintf(q->why, sizeof(q->why), "waiting for"
+			    " the database: %s; connection dropped",
+			    strerror(n));
+			return NULL;
+		}
+	}
+
+failed:
+	PQclear(res);
+	pg_why_conn(q);
+	return NULL;
+}
+
 /* Keeps and logs the error of the statement that just failed (res may be
  * NULL: the connection's error). Data the server finds corrupt is damage. */
 static void
@@ -348,6 +466,8 @@ pg_error(struct ledger *l, const char *what, const PGresult *res)
 
 	msg = res != NULL ? PQresultErrorMessage(res) : "";
 	if (msg == NULL || *msg == '\0')
+		msg = pg(l)->why;
+	if (*msg == '\0')
 		msg = PQerrorMessage(pg(l)->conn);
 	len = strcspn(msg, "\n");
 	len = ledger_utf8_prefix(msg, len, sizeof(buf) - 1);
@@ -366,10 +486,41 @@ pg_error(struct ledger *l, const char *what, const PGresult *res)
 	log_warnx("ledger: %s: %s", what, buf);
 }
 
+/* Connects (again) to q->url; 0, or -1 with q->conn possibly NULL (its
+ * error in PQerrorMessage() otherwise). */
+static int
+pg_connect(struct ledger *l)
+{
+	/* Defaults first: what the URL says overrides them. */
+	static const char *const keys[] = {
+		"connect_timeout", "application_name", "dbname", NULL
+	};
+	struct pg_ledger	*q = pg(l);
+	const char		*vals[4];
+
+	PQfinish(q->conn);
+	vals[0] = PG_CONNECT_TIMEOUT;
+	vals[1] = "reconciled";
+	vals[2] = q->url;
+	vals[3] = NULL;
+	q->conn = PQconnectdbParams(keys, vals, 1);
+	if (q->conn == NULL) {
+		util_strlcpy(q->why, "out of memory", sizeof(q->why));
+		return -1;
+	}
+	if (PQstatus(q->conn) != CONNECTION_OK) {
+		pg_why_conn(q);
+		return -1;
+	}
+	PQsetNoticeProcessor(q->conn, pg_notice, l);
+	return 0;
+}
+
 /* Before a call that starts outside any transaction: a connection that
- * broke is made again (at most every PG_RETRY_MS), with its settings and
- * statements; inside a transaction a broken connection just fails. 0 when
- * the connection can be used, -1 (error kept) otherwise. */
+ * broke (or was dropped) is made again (at most every PG_RETRY_MS), with
+ * its settings and statements; inside a transaction a broken connection
+ * just fails. 0 when the connection can be used, -1 (error kept)
+ * otherwise. */
 static int
 pg_usable(struct ledger *l)
 {
@@ -382,20 +533,18 @@ pg_usable(struct ledger *l)
 	now = util_now_ms();
 	if (now < q->retry_at) {
 		ledger_set_error(l, PG_ERR_CONN, "no connection to the"
-		    " database (trying again shortly)");
+		    " database (trying again shortly)%s%s",
+		    q->conn == NULL ? ": " : "", q->conn == NULL ? q->why : "");
 		return -1;
 	}
-	PQreset(q->conn);
-	if (PQstatus(q->conn) == CONNECTION_OK && pg_session(l, &err) == 0) {
+	if (pg_connect(l) == 0 && pg_session(l, &err) == 0) {
 		log_info("ledger: %s: connected again", l->where);
 		q->retry_at = 0;
 		return 0;
 	}
 	q->retry_at = now + PG_RETRY_MS;
 	if (err == NULL)
-		err = xasprintf("%s: cannot connect: %.*s", l->where,
-		    (int)strcspn(PQerrorMessage(q->conn), "\n"),
-		    PQerrorMessage(q->conn));
+		err = xasprintf("%s: cannot connect: %s", l->where, q->why);
 	log_warnx("ledger: %s", err);
 	ledger_set_error(l, PG_ERR_CONN, "%s", err);
 	free(err);
@@ -418,8 +567,8 @@ pg_run(struct ledger *l, enum pg_stmt id, const char *what,
 		return NULL;
 	}
 	(void)snprintf(name, sizeof(name), "r%d", (int)id);
-	res = PQexecPrepared(pg(l)->conn, name, p != NULL ? p->n : 0,
-	    p != NULL ? p->v : NULL, NULL, NULL, 0);
+	res = pg_wait(l, PQsendQueryPrepared(pg(l)->conn, name,
+	    p != NULL ? p->n : 0, p != NULL ? p->v : NULL, NULL, NULL, 0));
 	if (p != NULL)
 		p_free(p);
 	st = res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
@@ -440,7 +589,7 @@ pg_exec(struct ledger *l, const char *sql, const char *what)
 
 	if (pg_usable(l) == -1)
 		return -1;
-	res = PQexec(pg(l)->conn, sql);
+	res = pg_wait(l, PQsendQuery(pg(l)->conn, sql));
 	st = res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
 		pg_error(l, what, res);
@@ -730,6 +879,8 @@ pgb_version(void)
 static const char *
 pgb_errmsg(struct ledger *l)
 {
+	if (pg(l)->conn == NULL)
+		return pg(l)->why;
 	return PQerrorMessage(pg(l)->conn);
 }
 
@@ -741,6 +892,8 @@ conn_error(struct ledger *l, const char *what, const PGresult *res)
 
 	msg = res != NULL ? PQresultErrorMessage(res) : NULL;
 	if (msg == NULL || *msg == '\0')
+		msg = pg(l)->why;
+	if (*msg == '\0')
 		msg = PQerrorMessage(pg(l)->conn);
 	return xasprintf("%s: %s: %.*s", l->where, what,
 	    (int)strcspn(msg, "\n"), msg);
@@ -753,7 +906,7 @@ open_exec(struct ledger *l, const char *sql, const char *what, char **err)
 	PGresult	*res;
 	int		 st;
 
-	res = PQexec(pg(l)->conn, sql);
+	res = pg_wait(l, PQsendQuery(pg(l)->conn, sql));
 	st = res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
 		*err = conn_error(l, what, res);
@@ -773,8 +926,9 @@ open_int64(struct ledger *l, const char *sql, const char *param, int64_t *v,
 	PGresult	*res;
 
 	*v = 0;
-	res = PQexecParams(pg(l)->conn, sql, param != NULL ? 1 : 0, NULL,
-	    param != NULL ? &param : NULL, NULL, NULL, 0);
+	res = pg_wait(l, PQsendQueryParams(pg(l)->conn, sql,
+	    param != NULL ? 1 : 0, NULL, param != NULL ? &param : NULL, NULL,
+	    NULL, 0));
 	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
 		*err = conn_error(l, what, res);
 		PQclear(res);
@@ -894,8 +1048,9 @@ migrate(struct ledger *l, char **err)
 	}
 
 fail:
-	if (PQtransactionStatus(pg(l)->conn) != PQTRANS_IDLE)
-		(void)PQclear(PQexec(pg(l)->conn, "ROLLBACK"));
+	if (pg(l)->conn != NULL &&
+	    PQtransactionStatus(pg(l)->conn) != PQTRANS_IDLE)
+		PQclear(pg_wait(l, PQsendQuery(pg(l)->conn, "ROLLBACK")));
 	return -1;
 }
 
@@ -952,16 +1107,26 @@ pg_notice(void *arg, const char *msg)
 	    (int)strcspn(msg, "\n"), msg);
 }
 
-/* The session's bounds (and read-only mode for a read-only open). */
+/* The session's bounds (and read-only mode for a read-only open). The
+ * connection does not block: every wait is pg_wait()'s. */
 static int
 pg_settings(struct ledger *l, char **err)
 {
-	if (open_exec(l, "SET statement_timeout = " PG_STATEMENT_TIMEOUT,
-	    "settings", err) == -1 ||
-	    open_exec(l, "SET lock_timeout = " PG_LOCK_TIMEOUT, "settings",
-	    err) == -1 ||
-	    open_exec(l, "SET idle_in_transaction_session_timeout = 60000",
-	    "settings", err) == -1 ||
+	char	 sql[3][80];
+
+	if (PQsetnonblocking(pg(l)->conn, 1) == -1) {
+		*err = conn_error(l, "settings", NULL);
+		return -1;
+	}
+	(void)snprintf(sql[0], sizeof(sql[0]), "SET statement_timeout = %d",
+	    PG_STATEMENT_TIMEOUT);
+	(void)snprintf(sql[1], sizeof(sql[1]), "SET lock_timeout = %d",
+	    PG_LOCK_TIMEOUT);
+	(void)snprintf(sql[2], sizeof(sql[2]), "SET"
+	    " idle_in_transaction_session_timeout = %d", PG_IDLE_TX_TIMEOUT);
+	if (open_exec(l, sql[0], "settings", err) == -1 ||
+	    open_exec(l, sql[1], "settings", err) == -1 ||
+	    open_exec(l, sql[2], "settings", err) == -1 ||
 	    open_exec(l, "SET TIME ZONE 'UTC'", "settings", err) == -1 ||
 	    open_exec(l, "SET client_encoding = 'UTF8'", "settings",
 	    err) == -1)
@@ -983,7 +1148,8 @@ pg_prepare(struct ledger *l, char **err)
 		return -1;
 	for (i = 0; i < P__COUNT; i++) {
 		(void)snprintf(name, sizeof(name), "r%d", i);
-		res = PQprepare(pg(l)->conn, name, pg_sql[i], 0, NULL);
+		res = pg_wait(l, PQsendPrepare(pg(l)->conn, name, pg_sql[i],
+		    0, NULL));
 		if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
 			*err = conn_error(l, "preparing a statement", res);
 			PQclear(res);
@@ -1007,29 +1173,15 @@ pg_session(struct ledger *l, char **err)
 static int
 pgb_open(struct ledger *l, const char *url, int readonly, char **err)
 {
-	/* Defaults first: what the URL says overrides them. */
-	static const char *const keys[] = {
-		"connect_timeout", "application_name", "dbname", NULL
-	};
-	const char		*vals[4];
 	struct pg_ledger	*q;
 	int64_t			 version;
 
 	l->be = q = xcalloc(1, sizeof(*q));
-	vals[0] = PG_CONNECT_TIMEOUT;
-	vals[1] = "reconciled";
-	vals[2] = url;
-	vals[3] = NULL;
-	q->conn = PQconnectdbParams(keys, vals, 1);
-	if (q->conn == NULL) {
-		*err = xasprintf("%s: out of memory", l->where);
-		return -1;
-	}
-	if (PQstatus(q->conn) != CONNECTION_OK) {
+	q->url = xstrdup(url);
+	if (pg_connect(l) == -1) {
 		*err = conn_error(l, "cannot connect", NULL);
 		return -1;
 	}
-	PQsetNoticeProcessor(q->conn, pg_notice, l);
 	if (pg_settings(l, err) == -1)
 		return -1;
 
@@ -1066,6 +1218,7 @@ pgb_close(struct ledger *l)
 	if (q == NULL)
 		return;
 	PQfinish(q->conn);
+	util_free_secret(q->url);
 	free(q->pend);
 	free(q);
 	l->be = NULL;
@@ -1610,7 +1763,7 @@ pgb_stats(struct ledger *l, int64_t now, struct ledger_stats *s)
 	int			 i, j, own_txn = 0;
 
 	/* One snapshot, so the figures agree with each other. */
-	if (PQtransactionStatus(pg(l)->conn) == PQTRANS_IDLE) {
+	if (!l->in_tx) {
 		if (pg_exec(l, "BEGIN ISOLATION LEVEL REPEATABLE READ",
 		    "stats") == -1)
 			return -1;
@@ -1788,7 +1941,8 @@ pg_run_once(struct ledger *l, const char *sql, const char *what, int n,
 
 	if (pg_usable(l) == -1)
 		return NULL;
-	res = PQexecParams(pg(l)->conn, sql, n, NULL, v, NULL, NULL, 0);
+	res = pg_wait(l, PQsendQueryParams(pg(l)->conn, sql, n, NULL, v, NULL,
+	    NULL, 0));
 	st = res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
 		pg_error(l, what, res);
