@@ -39,6 +39,7 @@
 /* ledger_errcode() values: libpq has no numeric codes. */
 #define PG_ERR_SQL		1	/* the server refused a statement */
 #define PG_ERR_CONN		2	/* no usable connection */
+#define PG_ERR_FENCED		3	/* the leader epoch passed the fence */
 
 #define ORDER_COLS \
 	"order_id, user_key, sku, ref, state, toss_status, reason, " \
@@ -118,6 +119,7 @@ enum pg_stmt {
 	P_HELD,
 	P_ANOMALIES,
 	P_HISTORY,
+	P_FENCE,
 	P__COUNT
 };
 
@@ -166,7 +168,8 @@ static const char *const pg_sql[P__COUNT] = {
 	    " ELSE granted_at END,"
 	    " next_poll_at = nullif($10::bigint, 0),"
 	    " updated_at = $11::bigint"
-	    " WHERE order_id = $12"
+	    " WHERE order_id = $12 AND state = $14"
+	    " AND coalesce(next_poll_at, 0) = $15::bigint"
 	    " RETURNING " ORDER_COLS,
 	[P_TRANSITION] =
 	    "INSERT INTO transitions (order_id, at, from_status, to_status)"
@@ -181,7 +184,8 @@ static const char *const pg_sql[P__COUNT] = {
 	    " VALUES ($1::bigint, $2, $3, $4, $5, $6::bigint)",
 	[P_RESCHEDULE] =
 	    "UPDATE orders SET next_poll_at = nullif($2::bigint, 0)"
-	    " WHERE order_id = $1",
+	    " WHERE order_id = $1 AND state = $3"
+	    " AND coalesce(next_poll_at, 0) = $4::bigint",
 	[P_RECHECK] =
 	    "UPDATE orders SET next_poll_at = $2::bigint WHERE order_id = $1",
 	[P_RECHECK_STATE] =
@@ -262,6 +266,8 @@ static const char *const pg_sql[P__COUNT] = {
 	[P_HISTORY] =
 	    "SELECT (created_at - $1::bigint) / $2::bigint, COUNT(*)"
 	    " FROM events WHERE created_at >= $1::bigint GROUP BY 1 ORDER BY 1",
+	/* Held to the end of the write: a new leader's bump waits for it. */
+	[P_FENCE] = "SELECT epoch FROM leader WHERE one FOR SHARE",
 };
 
 /* An event decided inside the current transaction; it gets its id and is
@@ -829,6 +835,52 @@ write_end(struct ledger *l, int ok)
 	return -1;
 }
 
+/* The fence (ledger_set_fence()): with one set, the leader row is read
+ * with FOR SHARE, a lock held to the end of the transaction (a new
+ * leader's bump waits for it), and its epoch must still be the fence.
+ * 0 when it is (or no fence is set); -1 otherwise, error kept. */
+static int
+pg_fence(struct ledger *l)
+{
+	int64_t	 epoch = 0;
+	int	 r;
+
+	if (l->fence == 0)
+		return 0;
+	if ((r = pg_value(l, P_FENCE, "fence", NULL, &epoch)) == -1)
+		return -1;
+	if (r == 0) {
+		ledger_own_error(l, "fenced: the leader table has no row");
+		l->fenced = 1;
+		return -1;
+	}
+	if (epoch != l->fence) {
+		log_warnx("ledger: fenced: the leader epoch is now %lld, this"
+		    " instance had %lld", (long long)epoch,
+		    (long long)l->fence);
+		ledger_set_error(l, PG_ERR_FENCED, "fenced: the leader epoch"
+		    " is now %lld, this instance had %lld", (long long)epoch,
+		    (long long)l->fence);
+		l->fenced = 1;
+		return -1;
+	}
+	return 0;
+}
+
+/* write_begin() for the writes only a leader makes: then the fence, in
+ * the write's transaction (or after the savepoint in a batch). */
+static int
+write_begin_fenced(struct ledger *l)
+{
+	if (write_begin(l) == -1)
+		return -1;
+	if (pg_fence(l) == -1) {
+		(void)write_end(l, 0);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 pgb_begin(struct ledger *l)
 {
@@ -1342,7 +1394,7 @@ pgb_claim_due(struct ledger *l, int64_t now, int64_t lease_ms,
 	PGresult		*r;
 	int			 prio, i, n = 0, ok = 1;
 
-	if (write_begin(l) == -1)
+	if (write_begin_fenced(l) == -1)
 		return -1;
 	for (prio = 0; prio < 2 && n < max && ok; prio++) {
 		p_int(&p, now + lease_ms);
@@ -1429,11 +1481,11 @@ pgb_apply(struct ledger *l, const struct order *before,
 	struct order		*after;
 	PGresult		*r;
 	const char		*status;
-	int			 inserted = 0, ok = 0;
+	int			 inserted = 0, ok = 0, stale = 0;
 
 	status = u->status_seen && u->toss_status != NULL ? u->toss_status : "";
 	after = xmalloc(sizeof(*after));
-	if (write_begin(l) == -1) {
+	if (write_begin_fenced(l) == -1) {
 		free(after);
 		return -1;
 	}
@@ -1450,10 +1502,24 @@ pgb_apply(struct ledger *l, const struct order *before,
 	p_int(&p, now);
 	p_text(&p, before->order_id, 0);
 	p_int(&p, u->late_answers);
+	p_text(&p, order_state_name(before->state), 0);
+	p_int(&p, before->next_poll_at);
 	if ((r = pg_run(l, P_APPLY, "apply", &p)) == NULL)
 		goto out;
 	if (PQntuples(r) != 1) {
-		ledger_own_error(l, "apply: no order %s", before->order_id);
+		PQclear(r);
+		/* Not as claimed, or not there at all. */
+		p_text(&p, before->order_id, 0);
+		if ((r = pg_run(l, P_USER_KEY, "apply", &p)) == NULL)
+			goto out;
+		if (PQntuples(r) == 0)
+			ledger_own_error(l, "apply: no order %s",
+			    before->order_id);
+		else {
+			log_debug("ledger: apply: order %s changed since it"
+			    " was claimed; not written", before->order_id);
+			stale = ok = 1;
+		}
 		PQclear(r);
 		goto out;
 	}
@@ -1485,19 +1551,21 @@ pgb_apply(struct ledger *l, const struct order *before,
 
 out:
 	free(after);
-	return write_end(l, ok);
+	if (write_end(l, ok) == -1)
+		return -1;
+	return stale;
 }
 
-/* Runs an UPDATE keyed by text with one integer in its own write; returns
- * the number of rows changed or -1. */
+/* Runs an UPDATE keyed by text with one integer in its own write (fenced
+ * or not); returns the number of rows changed or -1. */
 static int
 update_one(struct ledger *l, enum pg_stmt id, const char *what,
-    const char *key, int64_t v)
+    const char *key, int64_t v, int fenced)
 {
 	struct pg_params	 p = { .n = 0 };
 	int			 n;
 
-	if (write_begin(l) == -1)
+	if ((fenced ? write_begin_fenced(l) : write_begin(l)) == -1)
 		return -1;
 	p_text(&p, key, 0);
 	p_int(&p, v);
@@ -1507,24 +1575,39 @@ update_one(struct ledger *l, enum pg_stmt id, const char *what,
 	return n;
 }
 
+/* Only while the order is as claimed: 1 (nothing written) otherwise. */
 static int
-pgb_reschedule(struct ledger *l, const char *order_id, int64_t at)
+pgb_reschedule(struct ledger *l, const struct order *before, int64_t at)
 {
-	return update_one(l, P_RESCHEDULE, "reschedule", order_id, at) == -1 ?
-	    -1 : 0;
+	struct pg_params	 p = { .n = 0 };
+	int			 n;
+
+	if (write_begin_fenced(l) == -1)
+		return -1;
+	p_text(&p, before->order_id, 0);
+	p_int(&p, at);
+	p_text(&p, order_state_name(before->state), 0);
+	p_int(&p, before->next_poll_at);
+	n = pg_change(l, P_RESCHEDULE, "reschedule", &p);
+	if (write_end(l, n != -1) == -1)
+		return -1;
+	if (n == 0)
+		log_debug("ledger: reschedule: order %s changed since it was"
+		    " claimed; not written", before->order_id);
+	return n == 0 ? 1 : 0;
 }
 
 static int
 pgb_recheck(struct ledger *l, const char *order_id, int64_t now)
 {
-	return update_one(l, P_RECHECK, "recheck", order_id, now);
+	return update_one(l, P_RECHECK, "recheck", order_id, now, 0);
 }
 
 static int
 pgb_recheck_state(struct ledger *l, enum order_state state, int64_t now)
 {
 	return update_one(l, P_RECHECK_STATE, "recheck",
-	    order_state_name(state), now);
+	    order_state_name(state), now, 0);
 }
 
 /* ---- events and sinks ---------------------------------------------------- */
@@ -1565,7 +1648,8 @@ pgb_cursor_get(struct ledger *l, const char *sink, int64_t *id)
 static int
 pgb_cursor_set(struct ledger *l, const char *sink, int64_t id)
 {
-	return update_one(l, P_CURSOR_SET, "cursor", sink, id) == -1 ? -1 : 0;
+	return update_one(l, P_CURSOR_SET, "cursor", sink, id, 1) == -1 ?
+	    -1 : 0;
 }
 
 static int
@@ -1640,7 +1724,7 @@ pgb_cursor_advance(struct ledger *l, const char *sink, int64_t replays,
 	struct pg_params	 p = { .n = 0 };
 	int			 n;
 
-	if (write_begin(l) == -1)
+	if (write_begin_fenced(l) == -1)
 		return -1;
 	p_text(&p, sink, 0);
 	p_int(&p, replays);
@@ -1657,7 +1741,7 @@ pgb_sink_state(struct ledger *l, const char *sink, const char *state,
 {
 	struct pg_params	 p = { .n = 0 };
 
-	if (write_begin(l) == -1)
+	if (write_begin_fenced(l) == -1)
 		return -1;
 	p_text(&p, sink, 0);
 	p_text(&p, state, 0);
