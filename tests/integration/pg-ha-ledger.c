@@ -15,6 +15,7 @@
  *           and after SIGCONT the next calls connect again and work */
 #include <sys/wait.h>
 
+#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -390,6 +391,68 @@ mode_stale(void)
 	printf("an unknown order: an error (-1)\n");
 }
 
+/* The state letter of a task in /proc ('T': stopped), '?' when it cannot
+ * be read. */
+static char
+task_state(const char *path)
+{
+	char	 buf[512], *p;
+	FILE	*f;
+	size_t	 n;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return '?';
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	if ((p = strrchr(buf, ')')) == NULL || p[1] != ' ')
+		return '?';
+	return p[2];
+}
+
+/* 'T' when every thread of process pid is stopped, else the state of one
+ * that is not. A stop signal is delivered to one thread, which then stops
+ * the others: until then they still run (and a proxy forwards). */
+static char
+proc_state(pid_t pid)
+{
+	struct dirent	*d;
+	DIR		*dir;
+	char		 path[512], st = 'T';
+
+	(void)snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	if ((dir = opendir(path)) == NULL)
+		return '?';
+	while (st == 'T' && (d = readdir(dir)) != NULL) {
+		if (d->d_name[0] == '.')
+			continue;
+		(void)snprintf(path, sizeof(path), "/proc/%d/task/%s/stat",
+		    (int)pid, d->d_name);
+		st = task_state(path);
+	}
+	closedir(dir);
+	return st;
+}
+
+/* Stops the proxy and waits until all of it is stopped. 0, or -1 when it
+ * did not stop within 2 s. */
+static int
+freeze(pid_t proxy)
+{
+	int	 i;
+
+	if (kill(proxy, SIGSTOP) == -1)
+		return -1;
+	for (i = 0; i < 200; i++) {
+		if (proc_state(proxy) == 'T')
+			return 0;
+		usleep(10 * 1000);
+	}
+	fprintf(stderr, "pg-ha-ledger: the proxy (pid %d) is in state %c,"
+	    " not stopped\n", (int)proxy, proc_state(proxy));
+	return -1;
+}
+
 /* Stops the proxy after ms, from a child: the call the parent is in by
  * then is the one that finds the path frozen. */
 static pid_t
@@ -403,7 +466,7 @@ stop_later(pid_t proxy, int ms)
 	}
 	if (pid == 0) {
 		usleep((useconds_t)ms * 1000);
-		_exit(kill(proxy, SIGSTOP) == 0 ? 0 : 1);
+		_exit(freeze(proxy) == 0 ? 0 : 1);
 	}
 	return pid;
 }
@@ -470,6 +533,7 @@ mode_frozen(pid_t proxy)
 	CHECK(now_ms() - t0 < 1000);
 	CHECK(strstr(ledger_errmsg(la), "no connection to the database"
 	    " (trying again shortly)") != NULL);
+	CHECK(proc_state(proxy) == 'T');
 	CHECK_INT(kill(proxy, SIGCONT), 0);
 	works_again(la, "z-1");
 	same_order(la, &before);
@@ -478,7 +542,7 @@ mode_frozen(pid_t proxy)
 	/* A batch whose claim is sent into the frozen path: dropped, and
 	 * the server rolls the batch back. */
 	CHECK_INT(ledger_begin(la), 0);
-	CHECK_INT(kill(proxy, SIGSTOP), 0);
+	CHECK_INT(freeze(proxy), 0);
 	t0 = now_ms();
 	CHECK_INT(ledger_claim_due(la, now_ms(), LEASE_MS, claimed, 2), -1);
 	took = now_ms() - t0;

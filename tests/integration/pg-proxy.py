@@ -7,7 +7,9 @@ connection, both ways, to TARGET: a unix socket path (anything with a
 "/") or HOST:PORT. A closed side closes the other. Nothing else: the
 tests freeze it (SIGSTOP/SIGCONT) or kill it to make a network path stop
 answering or break, and the kernel keeps accepting into the backlog
-while it is stopped, as a frozen middlebox would."""
+while it is stopped, as a frozen middlebox would. A stop signal reaches
+one thread, which then stops the others: a test that must know nothing
+is forwarded any more waits until every /proc/PID/task/*/stat says T."""
 
 import os
 import socket
