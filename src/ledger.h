@@ -155,8 +155,8 @@ int		 ledger_apply(struct ledger *, const struct order *before,
 
 /* Moves an order's next poll to at without counting anything (pauses).
  * `before` is the order as claimed. Returns 0, -1 on an error, or on
- * PostgreSQL 1 when the order changed since it was claimed (nothing is
- * written), as ledger_apply(). */
+ * PostgreSQL 1 when the order is no longer as claimed, as in
+ * ledger_apply(), or is unknown (nothing is written either way). */
 int		 ledger_reschedule(struct ledger *, const struct order *before,
 		    int64_t at);
 
