@@ -48,8 +48,8 @@ struct ledger_ops {
 	int		 (*next_due)(struct ledger *l, int64_t *at);
 	int		 (*apply)(struct ledger *l, const struct order *before,
 			    const struct ledger_update *u, int64_t now);
-	int		 (*reschedule)(struct ledger *l, const char *order_id,
-			    int64_t at);
+	int		 (*reschedule)(struct ledger *l,
+			    const struct order *before, int64_t at);
 	int		 (*recheck)(struct ledger *l, const char *order_id,
 			    int64_t now);
 	int		 (*recheck_state)(struct ledger *l, enum order_state st,
@@ -115,9 +115,12 @@ struct ledger {
 					 * path, or a URL without its password */
 	int		 readonly;
 	int		 in_tx;		/* inside ledger_begin() */
+	int64_t		 fence;		/* leader epoch the leader's writes
+					 * require; 0: none (ledger_set_fence) */
 
 	/* Why the current (or last) call failed; see ledger_set_error(). */
 	int		 errcode;	/* the backend's code; 0: nothing kept */
+	int		 fenced;	/* it failed on the fence */
 	char		 errmsg[LEDGER_ERR_MAX];
 	char		*damage;	/* the backend's reason; NULL while sound */
 	void		 (*damaged_cb)(void *);

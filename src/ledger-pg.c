@@ -1,7 +1,13 @@
 /* The ledger's PostgreSQL backend (ledger_pg_ops), through libpq: one
- * connection with bounded connect and statement timeouts, the schema in
- * schema/pg/ checked and migrated at open, the same statements as the
- * SQLite backend kept prepared, and event ids gap-free in commit order. */
+ * connection with bounded connect and statement timeouts (and a bound of
+ * its own on every wait for an answer), the schema in schema/pg/ checked
+ * and migrated at open, the same statements as the SQLite backend kept
+ * prepared, and event ids gap-free in commit order. Several instances may
+ * share the ledger: the leader's writes are fenced by the leader row's
+ * epoch (ledger_set_fence()), and results are written only to rows still
+ * as claimed. */
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,8 +22,15 @@
 
 /* Bounds on every wait for the database: the daemon's loop waits with it. */
 #define PG_CONNECT_TIMEOUT	"5"		/* seconds */
-#define PG_STATEMENT_TIMEOUT	"5000"		/* ms */
-#define PG_LOCK_TIMEOUT		"3000"		/* ms */
+#define PG_STATEMENT_TIMEOUT	5000		/* ms */
+#define PG_LOCK_TIMEOUT		3000		/* ms */
+/* An open transaction left idle this long (a frozen instance's, with its
+ * share lock on the leader row) is ended by the server. */
+#define PG_IDLE_TX_TIMEOUT	5000		/* ms */
+/* The client's own bound on waiting for an answer: the server's statement
+ * timeout ends any statement first, unless the server or the path to it
+ * stopped answering; then the connection is dropped. */
+#define PG_ANSWER_MS		(PG_STATEMENT_TIMEOUT + 1000)
 
 /* After a failed reconnection, the calls fail at once for this long
  * (each attempt can wait the connect timeout). */
@@ -26,6 +39,7 @@
 /* ledger_errcode() values: libpq has no numeric codes. */
 #define PG_ERR_SQL		1	/* the server refused a statement */
 #define PG_ERR_CONN		2	/* no usable connection */
+#define PG_ERR_FENCED		3	/* the leader epoch passed the fence */
 
 #define ORDER_COLS \
 	"order_id, user_key, sku, ref, state, toss_status, reason, " \
@@ -36,10 +50,30 @@
 	"name, delivered_id, replays, state, coalesce(last_error, ''), " \
 	"coalesce(error_at, 0)"
 
-/* The tables a ledger has (besides ledger_meta); checked at open. */
-static const char *const pg_tables[] = {
-	"orders", "events", "event_counter", "transitions", "sinks",
-	"replays", "state_counts", "event_counts", "counters"
+/* Privileges a table needs (check_privileges()). */
+#define PRIV_SELECT	0x1
+#define PRIV_INSERT	0x2
+#define PRIV_UPDATE	0x4
+#define PRIV_ALL	(PRIV_SELECT | PRIV_INSERT | PRIV_UPDATE)
+
+/* The tables a ledger has (besides ledger_meta), from the schema version
+ * that made each; checked at open, with what the daemon does to them
+ * (the leader row is read FOR SHARE and bumped, never inserted). */
+static const struct {
+	const char	*name;
+	int64_t		 since;
+	int		 privs;
+} pg_tables[] = {
+	{ "orders", 1, PRIV_ALL },
+	{ "events", 1, PRIV_ALL },
+	{ "event_counter", 1, PRIV_ALL },
+	{ "transitions", 1, PRIV_ALL },
+	{ "sinks", 1, PRIV_ALL },
+	{ "replays", 1, PRIV_ALL },
+	{ "state_counts", 1, PRIV_ALL },
+	{ "event_counts", 1, PRIV_ALL },
+	{ "counters", 1, PRIV_ALL },
+	{ "leader", 2, PRIV_SELECT | PRIV_UPDATE }
 };
 
 enum pg_stmt {
@@ -85,6 +119,7 @@ enum pg_stmt {
 	P_HELD,
 	P_ANOMALIES,
 	P_HISTORY,
+	P_FENCE,
 	P__COUNT
 };
 
@@ -133,7 +168,8 @@ static const char *const pg_sql[P__COUNT] = {
 	    " ELSE granted_at END,"
 	    " next_poll_at = nullif($10::bigint, 0),"
 	    " updated_at = $11::bigint"
-	    " WHERE order_id = $12"
+	    " WHERE order_id = $12 AND state = $14"
+	    " AND coalesce(next_poll_at, 0) = $15::bigint"
 	    " RETURNING " ORDER_COLS,
 	[P_TRANSITION] =
 	    "INSERT INTO transitions (order_id, at, from_status, to_status)"
@@ -148,7 +184,8 @@ static const char *const pg_sql[P__COUNT] = {
 	    " VALUES ($1::bigint, $2, $3, $4, $5, $6::bigint)",
 	[P_RESCHEDULE] =
 	    "UPDATE orders SET next_poll_at = nullif($2::bigint, 0)"
-	    " WHERE order_id = $1",
+	    " WHERE order_id = $1 AND state = $3"
+	    " AND coalesce(next_poll_at, 0) = $4::bigint",
 	[P_RECHECK] =
 	    "UPDATE orders SET next_poll_at = $2::bigint WHERE order_id = $1",
 	[P_RECHECK_STATE] =
@@ -229,6 +266,8 @@ static const char *const pg_sql[P__COUNT] = {
 	[P_HISTORY] =
 	    "SELECT (created_at - $1::bigint) / $2::bigint, COUNT(*)"
 	    " FROM events WHERE created_at >= $1::bigint GROUP BY 1 ORDER BY 1",
+	/* Held to the end of the write: a new leader's bump waits for it. */
+	[P_FENCE] = "SELECT epoch FROM leader WHERE one FOR SHARE",
 };
 
 /* An event decided inside the current transaction; it gets its id and is
@@ -242,7 +281,11 @@ struct pg_event {
 
 /* The backend's part of a handle (struct ledger's be). */
 struct pg_ledger {
-	PGconn		*conn;
+	PGconn		*conn;		/* NULL once dropped, until connected
+					 * again */
+	char		*url;		/* to connect again (holds the
+					 * password) */
+	char		 why[LEDGER_ERR_MAX];	/* why no result came */
 	struct pg_event	*pend;		/* events of the open transaction */
 	size_t		 npend, cap;
 	size_t		 mark;		/* npend when the savepoint was set */
@@ -260,6 +303,7 @@ struct pg_params {
 };
 
 static int	pg_session(struct ledger *, char **);
+static void	pg_notice(void *, const char *);
 
 static struct pg_ledger *
 pg(struct ledger *l)
@@ -316,6 +360,106 @@ p_free(struct pg_params *p)
 
 /* ---- running statements -------------------------------------------------- */
 
+/* Closes the connection, which had a query in flight and gave no answer
+ * in time: the server ends the session and rolls back what it had open,
+ * and a connection is never used again with a query in flight. The next
+ * call outside a transaction connects again, after PG_RETRY_MS. */
+static void
+pg_drop(struct ledger *l)
+{
+	struct pg_ledger	*q = pg(l);
+
+	PQfinish(q->conn);
+	q->conn = NULL;
+	q->retry_at = util_now_ms() + PG_RETRY_MS;
+	(void)snprintf(q->why, sizeof(q->why), "no answer from the database"
+	    " in %d ms; connection dropped", PG_ANSWER_MS);
+	log_warnx("ledger: %s: %s", l->where, q->why);
+}
+
+/* Keeps the first line of the connection's error in q->why. */
+static void
+pg_why_conn(struct pg_ledger *q)
+{
+	const char	*msg;
+	size_t		 len;
+
+	if (q->conn == NULL)
+		return;		/* q->why says why it was dropped */
+	msg = PQerrorMessage(q->conn);
+	len = strcspn(msg, "\n");
+	len = ledger_utf8_prefix(msg, len, sizeof(q->why) - 1);
+	memcpy(q->why, msg, len);
+	q->why[len] = '\0';
+	if (len == 0)
+		util_strlcpy(q->why, "the connection failed", sizeof(q->why));
+}
+
+/* Collects the answer to the query just sent (sent: what the PQsend call
+ * returned), waiting at most PG_ANSWER_MS: the last result, or the first
+ * error result when there are several (SQL text of many statements).
+ * Returns NULL, with q->why set, when the query could not be sent, the
+ * connection failed, or no answer came in time (the connection is then
+ * dropped: pg_drop()). */
+static PGresult *
+pg_wait(struct ledger *l, int sent)
+{
+	struct pg_ledger	*q = pg(l);
+	struct pollfd		 pfd;
+	PGresult		*res = NULL, *r;
+	int64_t			 deadline, left;
+	int			 flushed = 0, n;
+
+	if (q->conn == NULL)
+		return NULL;	/* dropped inside a transaction: q->why */
+	q->why[0] = '\0';
+	if (!sent)
+		goto failed;
+	deadline = util_mono_ms() + PG_ANSWER_MS;
+	for (;;) {
+		if (!flushed) {
+			if ((n = PQflush(q->conn)) == -1)
+				goto failed;
+			flushed = n == 0;
+		}
+		if (PQconsumeInput(q->conn) == 0)
+			goto failed;
+		while (flushed && !PQisBusy(q->conn)) {
+			if ((r = PQgetResult(q->conn)) == NULL)
+				return res;
+			if (res != NULL &&
+			    PQresultStatus(res) == PGRES_FATAL_ERROR)
+				PQclear(r);
+			else {
+				PQclear(res);
+				res = r;
+			}
+		}
+		if ((left = deadline - util_mono_ms()) <= 0) {
+			PQclear(res);
+			pg_drop(l);
+			return NULL;
+		}
+		pfd.fd = PQsocket(q->conn);
+		pfd.events = POLLIN | (flushed ? 0 : POLLOUT);
+		pfd.revents = 0;
+		if (poll(&pfd, 1, (int)left) == -1 && errno != EINTR) {
+			n = errno;
+			PQclear(res);
+			pg_drop(l);
+			(void)snprintf(q->why, sizeof(q->why), "waiting for"
+			    " the database: %s; connection dropped",
+			    strerror(n));
+			return NULL;
+		}
+	}
+
+failed:
+	PQclear(res);
+	pg_why_conn(q);
+	return NULL;
+}
+
 /* Keeps and logs the error of the statement that just failed (res may be
  * NULL: the connection's error). Data the server finds corrupt is damage. */
 static void
@@ -328,6 +472,8 @@ pg_error(struct ledger *l, const char *what, const PGresult *res)
 
 	msg = res != NULL ? PQresultErrorMessage(res) : "";
 	if (msg == NULL || *msg == '\0')
+		msg = pg(l)->why;
+	if (*msg == '\0')
 		msg = PQerrorMessage(pg(l)->conn);
 	len = strcspn(msg, "\n");
 	len = ledger_utf8_prefix(msg, len, sizeof(buf) - 1);
@@ -346,10 +492,41 @@ pg_error(struct ledger *l, const char *what, const PGresult *res)
 	log_warnx("ledger: %s: %s", what, buf);
 }
 
+/* Connects (again) to q->url; 0, or -1 with q->conn possibly NULL (its
+ * error in PQerrorMessage() otherwise). */
+static int
+pg_connect(struct ledger *l)
+{
+	/* Defaults first: what the URL says overrides them. */
+	static const char *const keys[] = {
+		"connect_timeout", "application_name", "dbname", NULL
+	};
+	struct pg_ledger	*q = pg(l);
+	const char		*vals[4];
+
+	PQfinish(q->conn);
+	vals[0] = PG_CONNECT_TIMEOUT;
+	vals[1] = "reconciled";
+	vals[2] = q->url;
+	vals[3] = NULL;
+	q->conn = PQconnectdbParams(keys, vals, 1);
+	if (q->conn == NULL) {
+		util_strlcpy(q->why, "out of memory", sizeof(q->why));
+		return -1;
+	}
+	if (PQstatus(q->conn) != CONNECTION_OK) {
+		pg_why_conn(q);
+		return -1;
+	}
+	PQsetNoticeProcessor(q->conn, pg_notice, l);
+	return 0;
+}
+
 /* Before a call that starts outside any transaction: a connection that
- * broke is made again (at most every PG_RETRY_MS), with its settings and
- * statements; inside a transaction a broken connection just fails. 0 when
- * the connection can be used, -1 (error kept) otherwise. */
+ * broke (or was dropped) is made again (at most every PG_RETRY_MS), with
+ * its settings and statements; inside a transaction a broken connection
+ * just fails. 0 when the connection can be used, -1 (error kept)
+ * otherwise. */
 static int
 pg_usable(struct ledger *l)
 {
@@ -362,20 +539,18 @@ pg_usable(struct ledger *l)
 	now = util_now_ms();
 	if (now < q->retry_at) {
 		ledger_set_error(l, PG_ERR_CONN, "no connection to the"
-		    " database (trying again shortly)");
+		    " database (trying again shortly)%s%s",
+		    q->conn == NULL ? ": " : "", q->conn == NULL ? q->why : "");
 		return -1;
 	}
-	PQreset(q->conn);
-	if (PQstatus(q->conn) == CONNECTION_OK && pg_session(l, &err) == 0) {
+	if (pg_connect(l) == 0 && pg_session(l, &err) == 0) {
 		log_info("ledger: %s: connected again", l->where);
 		q->retry_at = 0;
 		return 0;
 	}
 	q->retry_at = now + PG_RETRY_MS;
 	if (err == NULL)
-		err = xasprintf("%s: cannot connect: %.*s", l->where,
-		    (int)strcspn(PQerrorMessage(q->conn), "\n"),
-		    PQerrorMessage(q->conn));
+		err = xasprintf("%s: cannot connect: %s", l->where, q->why);
 	log_warnx("ledger: %s", err);
 	ledger_set_error(l, PG_ERR_CONN, "%s", err);
 	free(err);
@@ -398,8 +573,8 @@ pg_run(struct ledger *l, enum pg_stmt id, const char *what,
 		return NULL;
 	}
 	(void)snprintf(name, sizeof(name), "r%d", (int)id);
-	res = PQexecPrepared(pg(l)->conn, name, p != NULL ? p->n : 0,
-	    p != NULL ? p->v : NULL, NULL, NULL, 0);
+	res = pg_wait(l, PQsendQueryPrepared(pg(l)->conn, name,
+	    p != NULL ? p->n : 0, p != NULL ? p->v : NULL, NULL, NULL, 0));
 	if (p != NULL)
 		p_free(p);
 	st = res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
@@ -420,7 +595,7 @@ pg_exec(struct ledger *l, const char *sql, const char *what)
 
 	if (pg_usable(l) == -1)
 		return -1;
-	res = PQexec(pg(l)->conn, sql);
+	res = pg_wait(l, PQsendQuery(pg(l)->conn, sql));
 	st = res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
 		pg_error(l, what, res);
@@ -660,6 +835,52 @@ write_end(struct ledger *l, int ok)
 	return -1;
 }
 
+/* The fence (ledger_set_fence()): with one set, the leader row is read
+ * with FOR SHARE, a lock held to the end of the transaction (a new
+ * leader's bump waits for it), and its epoch must still be the fence.
+ * 0 when it is (or no fence is set); -1 otherwise, error kept. */
+static int
+pg_fence(struct ledger *l)
+{
+	int64_t	 epoch = 0;
+	int	 r;
+
+	if (l->fence == 0)
+		return 0;
+	if ((r = pg_value(l, P_FENCE, "fence", NULL, &epoch)) == -1)
+		return -1;
+	if (r == 0) {
+		ledger_own_error(l, "fenced: the leader table has no row");
+		l->fenced = 1;
+		return -1;
+	}
+	if (epoch != l->fence) {
+		log_warnx("ledger: fenced: the leader epoch is now %lld, this"
+		    " instance had %lld", (long long)epoch,
+		    (long long)l->fence);
+		ledger_set_error(l, PG_ERR_FENCED, "fenced: the leader epoch"
+		    " is now %lld, this instance had %lld", (long long)epoch,
+		    (long long)l->fence);
+		l->fenced = 1;
+		return -1;
+	}
+	return 0;
+}
+
+/* write_begin() for the writes only a leader makes: then the fence, in
+ * the write's transaction (or after the savepoint in a batch). */
+static int
+write_begin_fenced(struct ledger *l)
+{
+	if (write_begin(l) == -1)
+		return -1;
+	if (pg_fence(l) == -1) {
+		(void)write_end(l, 0);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 pgb_begin(struct ledger *l)
 {
@@ -710,6 +931,8 @@ pgb_version(void)
 static const char *
 pgb_errmsg(struct ledger *l)
 {
+	if (pg(l)->conn == NULL)
+		return pg(l)->why;
 	return PQerrorMessage(pg(l)->conn);
 }
 
@@ -721,6 +944,8 @@ conn_error(struct ledger *l, const char *what, const PGresult *res)
 
 	msg = res != NULL ? PQresultErrorMessage(res) : NULL;
 	if (msg == NULL || *msg == '\0')
+		msg = pg(l)->why;
+	if (*msg == '\0')
 		msg = PQerrorMessage(pg(l)->conn);
 	return xasprintf("%s: %s: %.*s", l->where, what,
 	    (int)strcspn(msg, "\n"), msg);
@@ -733,7 +958,7 @@ open_exec(struct ledger *l, const char *sql, const char *what, char **err)
 	PGresult	*res;
 	int		 st;
 
-	res = PQexec(pg(l)->conn, sql);
+	res = pg_wait(l, PQsendQuery(pg(l)->conn, sql));
 	st = res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
 		*err = conn_error(l, what, res);
@@ -753,8 +978,9 @@ open_int64(struct ledger *l, const char *sql, const char *param, int64_t *v,
 	PGresult	*res;
 
 	*v = 0;
-	res = PQexecParams(pg(l)->conn, sql, param != NULL ? 1 : 0, NULL,
-	    param != NULL ? &param : NULL, NULL, NULL, 0);
+	res = pg_wait(l, PQsendQueryParams(pg(l)->conn, sql,
+	    param != NULL ? 1 : 0, NULL, param != NULL ? &param : NULL, NULL,
+	    NULL, 0));
 	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
 		*err = conn_error(l, what, res);
 		PQclear(res);
@@ -810,15 +1036,18 @@ check_identity(struct ledger *l, int64_t *version, char **err)
 		    " (ledger_meta names no version)", l->where);
 		return -1;
 	}
+	/* A table a later migration makes is not missing before it. */
 	for (i = 0; i < sizeof(pg_tables) / sizeof(pg_tables[0]); i++) {
+		if (pg_tables[i].since > *version)
+			continue;
 		if (open_int64(l, "SELECT count(*) FROM pg_tables WHERE"
 		    " schemaname = current_schema() AND tablename = $1",
-		    pg_tables[i], &n, "identity", err) == -1)
+		    pg_tables[i].name, &n, "identity", err) == -1)
 			return -1;
 		if (n == 0) {
 			*err = xasprintf("%s: not a complete reconciled"
 			    " ledger: table %s is missing; restore it from a"
-			    " backup", l->where, pg_tables[i]);
+			    " backup", l->where, pg_tables[i].name);
 			return -1;
 		}
 	}
@@ -871,18 +1100,25 @@ migrate(struct ledger *l, char **err)
 	}
 
 fail:
-	if (PQtransactionStatus(pg(l)->conn) != PQTRANS_IDLE)
-		(void)PQclear(PQexec(pg(l)->conn, "ROLLBACK"));
+	if (pg(l)->conn != NULL &&
+	    PQtransactionStatus(pg(l)->conn) != PQTRANS_IDLE)
+		PQclear(pg_wait(l, PQsendQuery(pg(l)->conn, "ROLLBACK")));
 	return -1;
 }
 
-/* What the daemon needs to do with the tables; `reconciled -n` says what
- * is missing instead of failing at the first write. */
+/* What the daemon needs to do with the tables (on an opened ledger, of
+ * this build's version); `reconciled -n` says what is missing instead of
+ * failing at the first write. */
 static int
 check_privileges(struct ledger *l, char **err)
 {
-	static const char	*const priv[] = {
-		"SELECT", "INSERT", "UPDATE"
+	static const struct {
+		int		 bit;
+		const char	*name;
+	} priv[] = {
+		{ PRIV_SELECT, "SELECT" },
+		{ PRIV_INSERT, "INSERT" },
+		{ PRIV_UPDATE, "UPDATE" }
 	};
 	char			 sql[256];
 	int64_t			 ok;
@@ -890,19 +1126,21 @@ check_privileges(struct ledger *l, char **err)
 
 	for (i = 0; i < sizeof(pg_tables) / sizeof(pg_tables[0]); i++) {
 		for (j = 0; j < sizeof(priv) / sizeof(priv[0]); j++) {
-			if (l->readonly && j > 0)
-				break;
+			if (l->readonly && priv[j].bit != PRIV_SELECT)
+				continue;
+			if (!(pg_tables[i].privs & priv[j].bit))
+				continue;
 			(void)snprintf(sql, sizeof(sql), "SELECT"
 			    " has_table_privilege(quote_ident("
 			    "current_schema()) || '.%s', '%s')::int",
-			    pg_tables[i], priv[j]);
+			    pg_tables[i].name, priv[j].name);
 			if (open_int64(l, sql, NULL, &ok, "privileges",
 			    err) == -1)
 				return -1;
 			if (!ok) {
 				*err = xasprintf("%s: the role has no"
 				    " %s privilege on table %s", l->where,
-				    priv[j], pg_tables[i]);
+				    priv[j].name, pg_tables[i].name);
 				return -1;
 			}
 		}
@@ -921,16 +1159,26 @@ pg_notice(void *arg, const char *msg)
 	    (int)strcspn(msg, "\n"), msg);
 }
 
-/* The session's bounds (and read-only mode for a read-only open). */
+/* The session's bounds (and read-only mode for a read-only open). The
+ * connection does not block: every wait is pg_wait()'s. */
 static int
 pg_settings(struct ledger *l, char **err)
 {
-	if (open_exec(l, "SET statement_timeout = " PG_STATEMENT_TIMEOUT,
-	    "settings", err) == -1 ||
-	    open_exec(l, "SET lock_timeout = " PG_LOCK_TIMEOUT, "settings",
-	    err) == -1 ||
-	    open_exec(l, "SET idle_in_transaction_session_timeout = 60000",
-	    "settings", err) == -1 ||
+	char	 sql[3][80];
+
+	if (PQsetnonblocking(pg(l)->conn, 1) == -1) {
+		*err = conn_error(l, "settings", NULL);
+		return -1;
+	}
+	(void)snprintf(sql[0], sizeof(sql[0]), "SET statement_timeout = %d",
+	    PG_STATEMENT_TIMEOUT);
+	(void)snprintf(sql[1], sizeof(sql[1]), "SET lock_timeout = %d",
+	    PG_LOCK_TIMEOUT);
+	(void)snprintf(sql[2], sizeof(sql[2]), "SET"
+	    " idle_in_transaction_session_timeout = %d", PG_IDLE_TX_TIMEOUT);
+	if (open_exec(l, sql[0], "settings", err) == -1 ||
+	    open_exec(l, sql[1], "settings", err) == -1 ||
+	    open_exec(l, sql[2], "settings", err) == -1 ||
 	    open_exec(l, "SET TIME ZONE 'UTC'", "settings", err) == -1 ||
 	    open_exec(l, "SET client_encoding = 'UTF8'", "settings",
 	    err) == -1)
@@ -952,7 +1200,8 @@ pg_prepare(struct ledger *l, char **err)
 		return -1;
 	for (i = 0; i < P__COUNT; i++) {
 		(void)snprintf(name, sizeof(name), "r%d", i);
-		res = PQprepare(pg(l)->conn, name, pg_sql[i], 0, NULL);
+		res = pg_wait(l, PQsendPrepare(pg(l)->conn, name, pg_sql[i],
+		    0, NULL));
 		if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
 			*err = conn_error(l, "preparing a statement", res);
 			PQclear(res);
@@ -976,29 +1225,15 @@ pg_session(struct ledger *l, char **err)
 static int
 pgb_open(struct ledger *l, const char *url, int readonly, char **err)
 {
-	/* Defaults first: what the URL says overrides them. */
-	static const char *const keys[] = {
-		"connect_timeout", "application_name", "dbname", NULL
-	};
-	const char		*vals[4];
 	struct pg_ledger	*q;
 	int64_t			 version;
 
 	l->be = q = xcalloc(1, sizeof(*q));
-	vals[0] = PG_CONNECT_TIMEOUT;
-	vals[1] = "reconciled";
-	vals[2] = url;
-	vals[3] = NULL;
-	q->conn = PQconnectdbParams(keys, vals, 1);
-	if (q->conn == NULL) {
-		*err = xasprintf("%s: out of memory", l->where);
-		return -1;
-	}
-	if (PQstatus(q->conn) != CONNECTION_OK) {
+	q->url = xstrdup(url);
+	if (pg_connect(l) == -1) {
 		*err = conn_error(l, "cannot connect", NULL);
 		return -1;
 	}
-	PQsetNoticeProcessor(q->conn, pg_notice, l);
 	if (pg_settings(l, err) == -1)
 		return -1;
 
@@ -1035,6 +1270,7 @@ pgb_close(struct ledger *l)
 	if (q == NULL)
 		return;
 	PQfinish(q->conn);
+	util_free_secret(q->url);
 	free(q->pend);
 	free(q);
 	l->be = NULL;
@@ -1158,7 +1394,7 @@ pgb_claim_due(struct ledger *l, int64_t now, int64_t lease_ms,
 	PGresult		*r;
 	int			 prio, i, n = 0, ok = 1;
 
-	if (write_begin(l) == -1)
+	if (write_begin_fenced(l) == -1)
 		return -1;
 	for (prio = 0; prio < 2 && n < max && ok; prio++) {
 		p_int(&p, now + lease_ms);
@@ -1245,11 +1481,11 @@ pgb_apply(struct ledger *l, const struct order *before,
 	struct order		*after;
 	PGresult		*r;
 	const char		*status;
-	int			 inserted = 0, ok = 0;
+	int			 inserted = 0, ok = 0, stale = 0;
 
 	status = u->status_seen && u->toss_status != NULL ? u->toss_status : "";
 	after = xmalloc(sizeof(*after));
-	if (write_begin(l) == -1) {
+	if (write_begin_fenced(l) == -1) {
 		free(after);
 		return -1;
 	}
@@ -1266,10 +1502,24 @@ pgb_apply(struct ledger *l, const struct order *before,
 	p_int(&p, now);
 	p_text(&p, before->order_id, 0);
 	p_int(&p, u->late_answers);
+	p_text(&p, order_state_name(before->state), 0);
+	p_int(&p, before->next_poll_at);
 	if ((r = pg_run(l, P_APPLY, "apply", &p)) == NULL)
 		goto out;
 	if (PQntuples(r) != 1) {
-		ledger_own_error(l, "apply: no order %s", before->order_id);
+		PQclear(r);
+		/* Not as claimed, or not there at all. */
+		p_text(&p, before->order_id, 0);
+		if ((r = pg_run(l, P_USER_KEY, "apply", &p)) == NULL)
+			goto out;
+		if (PQntuples(r) == 0)
+			ledger_own_error(l, "apply: no order %s",
+			    before->order_id);
+		else {
+			log_debug("ledger: apply: order %s changed since it"
+			    " was claimed; not written", before->order_id);
+			stale = ok = 1;
+		}
 		PQclear(r);
 		goto out;
 	}
@@ -1301,19 +1551,21 @@ pgb_apply(struct ledger *l, const struct order *before,
 
 out:
 	free(after);
-	return write_end(l, ok);
+	if (write_end(l, ok) == -1)
+		return -1;
+	return stale;
 }
 
-/* Runs an UPDATE keyed by text with one integer in its own write; returns
- * the number of rows changed or -1. */
+/* Runs an UPDATE keyed by text with one integer in its own write (fenced
+ * or not); returns the number of rows changed or -1. */
 static int
 update_one(struct ledger *l, enum pg_stmt id, const char *what,
-    const char *key, int64_t v)
+    const char *key, int64_t v, int fenced)
 {
 	struct pg_params	 p = { .n = 0 };
 	int			 n;
 
-	if (write_begin(l) == -1)
+	if ((fenced ? write_begin_fenced(l) : write_begin(l)) == -1)
 		return -1;
 	p_text(&p, key, 0);
 	p_int(&p, v);
@@ -1323,24 +1575,39 @@ update_one(struct ledger *l, enum pg_stmt id, const char *what,
 	return n;
 }
 
+/* Only while the order is as claimed: 1 (nothing written) otherwise. */
 static int
-pgb_reschedule(struct ledger *l, const char *order_id, int64_t at)
+pgb_reschedule(struct ledger *l, const struct order *before, int64_t at)
 {
-	return update_one(l, P_RESCHEDULE, "reschedule", order_id, at) == -1 ?
-	    -1 : 0;
+	struct pg_params	 p = { .n = 0 };
+	int			 n;
+
+	if (write_begin_fenced(l) == -1)
+		return -1;
+	p_text(&p, before->order_id, 0);
+	p_int(&p, at);
+	p_text(&p, order_state_name(before->state), 0);
+	p_int(&p, before->next_poll_at);
+	n = pg_change(l, P_RESCHEDULE, "reschedule", &p);
+	if (write_end(l, n != -1) == -1)
+		return -1;
+	if (n == 0)
+		log_debug("ledger: reschedule: order %s changed since it was"
+		    " claimed; not written", before->order_id);
+	return n == 0 ? 1 : 0;
 }
 
 static int
 pgb_recheck(struct ledger *l, const char *order_id, int64_t now)
 {
-	return update_one(l, P_RECHECK, "recheck", order_id, now);
+	return update_one(l, P_RECHECK, "recheck", order_id, now, 0);
 }
 
 static int
 pgb_recheck_state(struct ledger *l, enum order_state state, int64_t now)
 {
 	return update_one(l, P_RECHECK_STATE, "recheck",
-	    order_state_name(state), now);
+	    order_state_name(state), now, 0);
 }
 
 /* ---- events and sinks ---------------------------------------------------- */
@@ -1381,7 +1648,8 @@ pgb_cursor_get(struct ledger *l, const char *sink, int64_t *id)
 static int
 pgb_cursor_set(struct ledger *l, const char *sink, int64_t id)
 {
-	return update_one(l, P_CURSOR_SET, "cursor", sink, id) == -1 ? -1 : 0;
+	return update_one(l, P_CURSOR_SET, "cursor", sink, id, 1) == -1 ?
+	    -1 : 0;
 }
 
 static int
@@ -1456,7 +1724,7 @@ pgb_cursor_advance(struct ledger *l, const char *sink, int64_t replays,
 	struct pg_params	 p = { .n = 0 };
 	int			 n;
 
-	if (write_begin(l) == -1)
+	if (write_begin_fenced(l) == -1)
 		return -1;
 	p_text(&p, sink, 0);
 	p_int(&p, replays);
@@ -1473,7 +1741,7 @@ pgb_sink_state(struct ledger *l, const char *sink, const char *state,
 {
 	struct pg_params	 p = { .n = 0 };
 
-	if (write_begin(l) == -1)
+	if (write_begin_fenced(l) == -1)
 		return -1;
 	p_text(&p, sink, 0);
 	p_text(&p, state, 0);
@@ -1579,7 +1847,7 @@ pgb_stats(struct ledger *l, int64_t now, struct ledger_stats *s)
 	int			 i, j, own_txn = 0;
 
 	/* One snapshot, so the figures agree with each other. */
-	if (PQtransactionStatus(pg(l)->conn) == PQTRANS_IDLE) {
+	if (!l->in_tx) {
 		if (pg_exec(l, "BEGIN ISOLATION LEVEL REPEATABLE READ",
 		    "stats") == -1)
 			return -1;
@@ -1757,7 +2025,8 @@ pg_run_once(struct ledger *l, const char *sql, const char *what, int n,
 
 	if (pg_usable(l) == -1)
 		return NULL;
-	res = PQexecParams(pg(l)->conn, sql, n, NULL, v, NULL, NULL, 0);
+	res = pg_wait(l, PQsendQueryParams(pg(l)->conn, sql, n, NULL, v, NULL,
+	    NULL, 0));
 	st = res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
 		pg_error(l, what, res);

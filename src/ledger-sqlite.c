@@ -1,7 +1,9 @@
 /* The ledger's SQLite backend (ledger_sqlite_ops): opening (and refusing
  * files that are not ours), migrations, the kept prepared statements,
  * claiming due orders, applying poll results with their events (the
- * outbox), cursors and stats, in one file. */
+ * outbox), cursors and stats, in one file. One daemon writes a file (its
+ * lock says so): l->fence is ignored, and results need no check that the
+ * order is still as claimed. */
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -1391,11 +1393,12 @@ update_one(struct ledger *l, enum stmt_id id, const char *what,
 	return n;
 }
 
+/* One writer: the order is as claimed (no check, as in sq_apply). */
 static int
-sq_reschedule(struct ledger *l, const char *order_id, int64_t at)
+sq_reschedule(struct ledger *l, const struct order *before, int64_t at)
 {
-	return update_one(l, S_RESCHEDULE, "reschedule", order_id, at) == -1 ?
-	    -1 : 0;
+	return update_one(l, S_RESCHEDULE, "reschedule", before->order_id,
+	    at) == -1 ? -1 : 0;
 }
 
 static int

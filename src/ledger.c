@@ -88,6 +88,7 @@ err_clear(struct ledger *l)
 {
 	l->errcode = 0;
 	l->errmsg[0] = '\0';
+	l->fenced = 0;
 }
 
 /* ---- the handle ---------------------------------------------------------- */
@@ -206,6 +207,18 @@ int
 ledger_errcode(struct ledger *l)
 {
 	return l->errcode;
+}
+
+void
+ledger_set_fence(struct ledger *l, int64_t epoch)
+{
+	l->fence = epoch;
+}
+
+int
+ledger_fenced(struct ledger *l)
+{
+	return l->fenced;
 }
 
 const char *
@@ -336,10 +349,10 @@ ledger_apply(struct ledger *l, const struct order *before,
 }
 
 int
-ledger_reschedule(struct ledger *l, const char *order_id, int64_t at)
+ledger_reschedule(struct ledger *l, const struct order *before, int64_t at)
 {
 	err_clear(l);
-	return l->ops->reschedule(l, order_id, at);
+	return l->ops->reschedule(l, before, at);
 }
 
 int

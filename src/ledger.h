@@ -75,9 +75,24 @@ void		 ledger_versions(char *buf, size_t size, const char *sep);
  * it. */
 const char	*ledger_errmsg(struct ledger *);
 /* The backend's code of that cause, 0 if none was kept: SQLite's extended
- * result code; on PostgreSQL 1 (a statement refused) or 2 (no
- * connection). */
+ * result code; on PostgreSQL 1 (a statement refused), 2 (no connection,
+ * or no answer in time) or 3 (fenced, see ledger_set_fence()). */
 int		 ledger_errcode(struct ledger *);
+
+/* Fencing, for several instances on one PostgreSQL ledger. epoch is the
+ * leader epoch this instance won (leader.epoch after its bump), 0 for no
+ * check (the default). While it is set, the writes only a leader makes
+ * (ledger_claim_due, ledger_apply, ledger_reschedule, ledger_cursor_set,
+ * ledger_cursor_advance, ledger_sink_state) first read the leader row
+ * with FOR SHARE in their transaction and fail (-1) unless its epoch is
+ * still this one: a new leader's bump waits for such a write in flight,
+ * and every later write of the old leader fails. Intake (ledger_add,
+ * ledger_recheck*, ledger_replay) is never fenced. SQLite ignores it (one
+ * file, one writer). */
+void		 ledger_set_fence(struct ledger *, int64_t epoch);
+/* 1 when the current (or last) call failed because the leader epoch had
+ * passed the fence, 0 otherwise. */
+int		 ledger_fenced(struct ledger *);
 
 /* NULL while the file is sound; once any statement found it damaged
  * (SQLITE_CORRUPT, SQLITE_NOTADB), SQLite's reason, for good: no retry
@@ -128,12 +143,22 @@ int		 ledger_next_due(struct ledger *, int64_t *at);
 
 /* Writes one poll result: the order row, a transitions row when the status
  * changed, an event row (ignored if its key exists: one event per order and
- * type, ever). `before` is the order as claimed. Returns 0 or -1. */
+ * type, ever). `before` is the order as claimed. Returns 0, or -1 on an
+ * error. On PostgreSQL the row is written only while it is still as
+ * claimed (same state and next_poll_at, the claim's lease end, which
+ * another claim or a recheck moves); otherwise nothing is written (no
+ * transition, event or counter) and it returns 1: stale, the order
+ * changed since it was claimed, and the answer is to be asked again.
+ * SQLite (one writer) never returns 1. */
 int		 ledger_apply(struct ledger *, const struct order *before,
 		    const struct ledger_update *, int64_t now);
 
-/* Moves an order's next poll without counting anything (pauses). */
-int		 ledger_reschedule(struct ledger *, const char *order_id, int64_t at);
+/* Moves an order's next poll to at without counting anything (pauses).
+ * `before` is the order as claimed. Returns 0, -1 on an error, or on
+ * PostgreSQL 1 when the order is no longer as claimed, as in
+ * ledger_apply(), or is unknown (nothing is written either way). */
+int		 ledger_reschedule(struct ledger *, const struct order *before,
+		    int64_t at);
 
 /* Makes one order, or every order in a state, due at now.
  * Returns the number of orders changed, or -1. */

@@ -493,7 +493,7 @@ static void
 poller_write_results(struct poller *p, int fill)
 {
 	struct job	*j;
-	int		 n = 0, failed = 0, events = 0;
+	int		 n = 0, failed = 0, events = 0, r;
 
 	if (TAILQ_EMPTY(&p->results)) {
 		if (fill)
@@ -531,24 +531,37 @@ poller_write_results(struct poller *p, int fill)
 			break;
 		}
 		if (j->result == JOB_APPLY) {
-			if (ledger_apply(p->ledger, &j->order, &j->upd,
-			    j->now) == -1) {
+			r = ledger_apply(p->ledger, &j->order, &j->upd,
+			    j->now);
+			if (r == -1) {
 				log_warnx("poller: order %s: result not"
 				    " written; it is polled again when its"
 				    " lease expires", j->order.order_id);
 				failed++;
+			} else if (r == 1) {
+				/* Not an error: another claim or a recheck
+				 * moved the order (ledger_apply()). */
+				log_info("poller: order %s: changed since it"
+				    " was claimed (another instance or a"
+				    " recheck); this answer is not written and"
+				    " it is asked again", j->order.order_id);
 			} else {
 				n++;
 				if (j->upd.event != EV_NONE)
 					events++;
 			}
 		} else if (j->result == JOB_RESCHEDULE) {
-			if (ledger_reschedule(p->ledger, j->order.order_id,
-			    j->at) == -1) {
+			r = ledger_reschedule(p->ledger, &j->order, j->at);
+			if (r == -1) {
 				log_warnx("poller: order %s: not rescheduled",
 				    j->order.order_id);
 				failed++;
-			} else
+			} else if (r == 1)
+				log_info("poller: order %s: changed since it"
+				    " was claimed (another instance or a"
+				    " recheck); not rescheduled",
+				    j->order.order_id);
+			else
 				n++;
 		}
 	}

@@ -148,7 +148,7 @@ fuzz_apply(const char *id, enum order_state st, const char *status,
 	if (st == ST_GRANTED)
 		u.granted_at = now;
 	u.next_poll_at = st == ST_GRANTED ? now + 3600 * 1000 : 0;
-	if (ledger_apply(fz.ledger, &o, &u, now) == -1)
+	if (ledger_apply(fz.ledger, &o, &u, now) != 0)
 		fuzz_fail(__LINE__, "ledger_apply while seeding");
 }
 

@@ -70,7 +70,7 @@ writer(const char *url, int w, int batches)
 			u.count_poll = 1;
 			u.granted_at = now_ms();
 			u.event = EV_GRANT;
-			if (ledger_apply(l, &o, &u, now_ms()) == -1)
+			if (ledger_apply(l, &o, &u, now_ms()) != 0)
 				goto fail;
 			usleep((useconds_t)(rand() % 3000));
 		}

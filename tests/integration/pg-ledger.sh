@@ -32,8 +32,10 @@ assert_no_password "$T/stdout" "$T/stderr"
 step "-n connects, migrates an empty database and checks it"
 assert_exit 0 rd -n -c "$CONF"
 assert_eq "configuration OK" "$(out)"
-assert_eq "1" "$(pg_sql reconciled "SELECT version FROM ledger_meta")" \
-    "schema version 1"
+assert_eq "2" "$(pg_sql reconciled "SELECT version FROM ledger_meta")" \
+    "schema version 2"
+assert_eq "0	" "$(pg_sql reconciled "SELECT epoch, holder FROM leader")" \
+    "the leader row, epoch 0, no holder"
 assert_eq "0" "$(pg_sql reconciled "SELECT last FROM event_counter")"
 assert_exit 0 rd -n -n -c "$CONF"
 assert_eq "configuration OK" "$(out)" "-n -n too"
@@ -69,9 +71,9 @@ step "a newer schema: refused, untouched"
 pg_sql reconciled "UPDATE ledger_meta SET version = 99" >/dev/null
 assert_exit 1 rd -n -c "$CONF"
 assert_file_contains "$T/stderr" \
-    "error: $MASKED: ledger schema version 99 is newer than this build supports (1); upgrade reconciled"
+    "error: $MASKED: ledger schema version 99 is newer than this build supports (2); upgrade reconciled"
 assert_eq "99" "$(pg_sql reconciled "SELECT version FROM ledger_meta")"
-pg_sql reconciled "UPDATE ledger_meta SET version = 1" >/dev/null
+pg_sql reconciled "UPDATE ledger_meta SET version = 2" >/dev/null
 
 step "a table missing: named"
 pg_sql reconciled "ALTER TABLE replays RENAME TO replays_old" >/dev/null
@@ -79,6 +81,33 @@ assert_exit 1 rd -n -c "$CONF"
 assert_match "not a complete reconciled ledger: table replays is missing" "$(err)"
 pg_sql reconciled "ALTER TABLE replays_old RENAME TO replays" >/dev/null
 assert_exit 0 rd -n -c "$CONF"
+
+step "a version-2 ledger without its leader table: named"
+pg_sql reconciled "ALTER TABLE leader RENAME TO leader_old" >/dev/null
+assert_exit 1 rd -n -c "$CONF"
+assert_match "not a complete reconciled ledger: table leader is missing" "$(err)"
+pg_sql reconciled "ALTER TABLE leader_old RENAME TO leader" >/dev/null
+
+step "a version-1 ledger (no leader table yet) opens and migrates to 2"
+pg_sql postgres "CREATE DATABASE v1" >/dev/null
+"$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_DIR" -U reconciled -d v1 \
+    -f "$top_srcdir/schema/pg/001-ledger.sql" >/dev/null ||
+    fail "cannot apply schema/pg/001-ledger.sql"
+pg_sql v1 "INSERT INTO ledger_meta (app, version) VALUES ('reconciled', 1);
+    INSERT INTO orders (order_id, user_key, state, added_at, updated_at,
+    next_poll_at) VALUES ('v1-order', 'u1', 'pending', 1, 1, 1)" >/dev/null
+sed "s|/reconciled?host=|/v1?host=|" "$CONF" >"$T/v1.conf"
+assert_exit 1 "$RECONCILECTL" -c "$T/v1.conf" list
+assert_match "ledger schema version 1 is older than this build \(2\); open it read-write once to migrate it" \
+    "$(err)" "a read-only open asks for the migration"
+assert_eq "1" "$(pg_sql v1 "SELECT version FROM ledger_meta")" "not migrated by a read"
+assert_exit 0 rd -n -c "$T/v1.conf"
+assert_eq "configuration OK" "$(out)"
+assert_eq "2" "$(pg_sql v1 "SELECT version FROM ledger_meta")" "migrated to 2"
+assert_eq "1	0" "$(pg_sql v1 "SELECT count(*), min(epoch) FROM leader")" \
+    "the migration made the leader row"
+assert_exit 0 "$RECONCILECTL" -c "$T/v1.conf" show v1-order --json
+assert_eq "pending" "$(out | jq -r .state)" "the order is kept"
 
 step "-n -n: counters that disagree with the rows are damage"
 pg_sql reconciled "UPDATE event_counter SET last = 5" >/dev/null

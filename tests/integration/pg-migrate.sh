@@ -183,6 +183,8 @@ diff -u "$T/sqlite.views" "$T/pg.views" >&2 ||
     fail "reconcilectl shows the two ledgers differently"
 assert_eq "sku_mismatch	1" "$(pg_sql reconciled 'SELECT name, n FROM counters')" \
     "the sku mismatch counted on SQLite is counted on PostgreSQL"
+assert_eq "1	0" "$(pg_sql reconciled 'SELECT count(*), min(epoch) FROM leader')" \
+    "the target keeps the leader row its migration made (SQLite has none to copy)"
 
 step "a second migrate into the non-empty target is refused"
 assert_exit 1 "$RECONCILECTL" -c "$PG_CONF" migrate "$SQLITE_LEDGER"

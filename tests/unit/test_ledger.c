@@ -1274,12 +1274,13 @@ test_next_due_recheck(void **state)
 	assert_int_equal(ledger_next_due(f->l, &at), 0);
 
 	/* reschedule moves without counting; 0 parks the order. */
-	assert_int_equal(ledger_reschedule(f->l, "b", 4000), 0);
+	assert_int_equal(ledger_get(f->l, "b", &o), 1);
+	assert_int_equal(ledger_reschedule(f->l, &o, 4000), 0);
 	assert_int_equal(ledger_get(f->l, "b", &o), 1);
 	assert_int_equal(o.next_poll_at, 4000);
 	assert_int_equal(o.polls, 1);
 	assert_int_equal(o.updated_at, 1100);
-	assert_int_equal(ledger_reschedule(f->l, "b", 0), 0);
+	assert_int_equal(ledger_reschedule(f->l, &o, 0), 0);
 	assert_int_equal(ledger_get(f->l, "b", &o), 1);
 	assert_int_equal(o.next_poll_at, 0);
 
