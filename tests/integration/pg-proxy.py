@@ -11,8 +11,11 @@
 #           (e.g. 127.0.0.1:$PG_PORT; [::1]:PORT for IPv6).
 #
 # A partition: kill -STOP the proxy and every byte in either direction
-# waits (connections stay open, nothing is refused); kill -CONT lets them
-# go on. A cut: kill it (SIGTERM/SIGKILL): every connection through it is
+# waits (connections stay open, the kernel still accepts new ones into the
+# backlog, nothing is refused); kill -CONT lets them go on. The stop
+# reaches the proxy's threads one after the other, not when kill returns:
+# a test that must know nothing passes any more waits until every
+# /proc/PID/task/*/stat shows state T. A cut: kill it (SIGTERM/SIGKILL): every connection through it is
 # closed. Exit status 64 for a usage error, 1 when it cannot listen or
 # write PORT_FILE. Python 3 standard library only.
 import os
