@@ -9,6 +9,8 @@
 # file (watch-lines.py, 2 ms polling; the sink appends after the commit and
 # fsyncs); webhook = when webhook-recv.py read the delivery. The schedule's
 # own prediction (Monte Carlo of policy_backoff) is printed next to it.
+# LEDGER_BACKEND=pg (run.sh's grant-pg): the same with the ledger on a
+# throwaway PostgreSQL server (lib-bench.sh).
 # Knobs: BENCH_GRANT_ORDERS (orders per delay, 100), BENCH_GRANT_TIMEOUT (150 s).
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 : "${top_builddir:=$(pwd)}"
@@ -25,9 +27,16 @@ WATCH_PID=
 at_exit '[ -z "$RECV_PID" ] || kill "$RECV_PID" 2>/dev/null'
 at_exit '[ -z "$WATCH_PID" ] || kill "$WATCH_PID" 2>/dev/null'
 
-bench_header "scenario 4: grant latency"
+SCEN=grant
+if [ "$LEDGER_BACKEND" = pg ]; then
+	SCEN=grant-pg
+	bench_header "scenario 4b: grant latency with the ledger on PostgreSQL"
+else
+	bench_header "scenario 4: grant latency"
+fi
 echo "$N orders each paid 3 s, 10 s and 30 s after their first ask;" \
     "backoff_min 2s, backoff_max 5m (defaults), rate_limit 0, toss-sim --latency 20"
+echo "ledger: $(ledger_desc)"
 
 python3 "$RECV" --secret "$SECRET" --log "$T/hooks.jsonl" \
     --port-file "$T/hook.port" 2>>"$T/recv.err" &
@@ -164,6 +173,6 @@ verdict "switch -> durable grant (JSONL) p50 / p99" "$all_j50 / $all_j99 ms" -
 verdict "switch -> webhook delivery p50 / p99" "$all_w50 / $all_w99 ms" -
 verdict "every grant durable and delivered" "$granted, $hooked of $total" \
     "$( [ "$granted" = "$total" ] && [ "$hooked" = "$total" ] && echo 1 || echo 0)"
-summary grant
+summary "$SCEN"
 check_sanitizers
 exit 0

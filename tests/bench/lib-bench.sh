@@ -5,8 +5,20 @@
 # each scenario ends with. Source it after setting top_srcdir/top_builddir:
 #   . "$top_srcdir/tests/bench/lib-bench.sh"   (it sources lib-daemon.sh)
 # A bench prints figures and exits 0; a missed target says MISS.
+# LEDGER_BACKEND=pg (scenarios throughput-pg and grant-pg of run.sh): the
+# daemon's ledger is on a throwaway PostgreSQL server
+# (tests/integration/lib-pg.sh, started by lib-daemon.sh) that flushes its
+# WAL at each commit (fsync on), reached over its unix socket, or over TCP
+# on 127.0.0.1 with BENCH_PG_TCP=1.
 
+if [ "${LEDGER_BACKEND:-sqlite}" = pg ]; then
+	PG_FSYNC=on
+	PG_TCP=${BENCH_PG_TCP:-0}
+fi
 . "$top_srcdir/tests/integration/lib-daemon.sh"
+if [ "$LEDGER_BACKEND" = pg ] && [ "$PG_TCP" = 1 ]; then
+	PG_URL=$PG_TCP_URL	# write_config's ledger url
+fi
 
 require_cmd sqlite3 awk getconf python3
 RECONCILED=${BENCH_RECONCILED:-$RECONCILED}
@@ -37,6 +49,37 @@ cpu_ms()
 {
 	sed 's/^.*) //' "/proc/$1/stat" |
 	    awk -v hz="$HZ" '{ printf "%d\n", ($12 + $13) * 1000 / hz }'
+}
+
+# pg_cpu_ms: utime + stime so far of the throwaway PostgreSQL server, in
+# ms: the postmaster and every process it runs now, plus what it has reaped
+# (its cutime + cstime: backends of connections that ended, e.g. those of
+# reconcilectl).
+pg_cpu_ms()
+{
+	cat /proc/[0-9]*/stat 2>/dev/null | awk -v hz="$HZ" \
+	    -v pm="$(head -n 1 "$PG_DIR/data/postmaster.pid")" '{
+		l = $0
+		sub(/^.*\) /, "", l)	# after "pid (comm) "
+		split(l, f, " ")	# f[2] ppid, f[12..15] utime stime cutime cstime
+		if ($1 == pm)
+			t += f[12] + f[13] + f[14] + f[15]
+		else if (f[2] == pm)
+			t += f[12] + f[13]
+	} END { printf "%d\n", t * 1000 / hz }'
+}
+
+# ledger_desc: what the ledger of this run is, for the headers.
+ledger_desc()
+{
+	if [ "$LEDGER_BACKEND" = pg ]; then
+		echo "PostgreSQL $(pg_sql reconciled 'SHOW server_version' | cut -d' ' -f1)" \
+		    "(throwaway cluster, fsync $(pg_sql reconciled 'SHOW fsync')," \
+		    "synchronous_commit $(pg_sql reconciled 'SHOW synchronous_commit')," \
+		    "$([ "$PG_TCP" = 1 ] && echo "TCP 127.0.0.1:$PG_PORT" || echo "unix socket"))"
+	else
+		echo "SQLite $(sqlite3 --version 2>/dev/null | cut -d' ' -f1)"
+	fi
 }
 
 # proc_kb PID FIELD: a kB field of /proc/PID/status (VmHWM, VmRSS).

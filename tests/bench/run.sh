@@ -3,8 +3,10 @@
 # its table and one "SUMMARY <scenario>: ..." line with PASS/MISS per target,
 # then repeats the summary lines. Exits 0 once the figures are printed (a
 # scenario that could not run is reported, not fatal).
-#   BENCH_SCENARIOS   which, in order (default "throughput scale rate grant
-#                     import")
+#   BENCH_SCENARIOS   which, in order (default "throughput throughput-pg
+#                     scale rate grant grant-pg import"; the -pg ones run
+#                     the same scenario with the ledger on a throwaway
+#                     PostgreSQL server, and say so when it is not installed)
 #   BENCH_QUICK=1     small sizes for a smoke run (about 2 minutes)
 # Each scenario's own knobs are listed at the top of its script and in
 # BENCHMARKS.md.
@@ -33,12 +35,15 @@ echo "$(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg);" \
     "SQLite $(sqlite3 --version 2>/dev/null | cut -d' ' -f1)"
 echo
 
-for s in ${BENCH_SCENARIOS:-throughput scale rate grant import}; do
+for s in ${BENCH_SCENARIOS:-throughput throughput-pg scale rate grant grant-pg import}; do
 	t0=$(date +%s)
 	st=0
 	case $s in
 	throughput|scale|rate|grant)
 		sh "$top_srcdir/tests/bench/bench-$s.sh" || st=$? ;;
+	throughput-pg|grant-pg)
+		LEDGER_BACKEND=pg sh "$top_srcdir/tests/bench/bench-${s%-pg}.sh" ||
+		    st=$? ;;
 	import)
 		echo "== import: reconcilectl import (tests/bench/import-bench.sh)"
 		sh "$top_srcdir/tests/bench/import-bench.sh" ${BENCH_IMPORT_LINES:-} \
@@ -51,7 +56,8 @@ for s in ${BENCH_SCENARIOS:-throughput scale rate grant import}; do
 		rm -f "$BENCH_SUMMARY.import"
 		echo ;;
 	*)
-		echo "unknown scenario \"$s\" (throughput scale rate grant import)" >&2
+		echo "unknown scenario \"$s\" (throughput throughput-pg scale rate" \
+		    "grant grant-pg import)" >&2
 		st=64 ;;
 	esac
 	[ "$st" = 0 ] || echo "SUMMARY $s: did not complete (exit $st)" | tee -a "$BENCH_SUMMARY"

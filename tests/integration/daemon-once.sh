@@ -28,6 +28,8 @@ assert_eq 4 "$(sim_count)" "requests: one per due order"
 for id in once-paid once-purchased once-progress once-failed; do
 	assert_eq 1 "$(sim_requests $id)" "$id asked once"
 done
+assert_eq "toss-sim client" "$(jq -r .client "$SIM_LOG" | sort -u)" \
+    "the client certificate's CN in the simulator's log"
 
 step "what it settled and what it left"
 assert_eq granted "$(order_state once-paid)" "once-paid"
@@ -55,4 +57,18 @@ assert_eq 0 "$st" "second --once exit status"
 assert_eq 4 "$(sim_count)" "no new request"
 assert_log 'info: --once: 0 attempts, 0 answers, 0 errors, 0 rescheduled by a pause$'
 assert_eq 3 "$(event_count)" "no new event"
+
+step "a run with the second certificate: the simulator's log names it"
+CFG_CERT=$T/certs/client-b.crt CFG_KEY=$T/certs/client-b.key write_daemon_config
+ctl recheck once-progress >/dev/null ||
+    fail "reconcilectl recheck once-progress: $(tail -n 2 "$CTL_ERR")"
+start_daemon --once
+st=0
+wait_daemon 10 || st=$?
+assert_eq 0 "$st" "--once exit status with client-b.crt"
+assert_log 'info: --once: 1 attempt, 1 answer, 0 errors, 0 rescheduled by a pause$'
+assert_eq "toss-sim client
+toss-sim client b" "$(jq -r 'select(.orderId == "once-progress") | .client' "$SIM_LOG")" \
+    "once-progress: asked with client.crt, then with client-b.crt"
+assert_eq 5 "$(sim_count)" "one new request"
 pass

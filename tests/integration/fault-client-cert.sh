@@ -54,6 +54,8 @@ for id in xc-paid xc-refund; do
 	assert_eq 0 "$(order_field $id errors)" "$id: a paused attempt is not an error"
 done
 assert_eq 0 "$(sim_count 'select(.orderId != null)')" "requests that reached the API"
+assert_eq null "$(jq -r .client "$SIM_LOG" | sort -u)" \
+    "the client of refused handshakes in the simulator's log"
 
 step "an expired client certificate (SIGHUP): the reload is refused, still paused"
 # Still the one probe a second after the reload: no handshake since.
@@ -92,4 +94,7 @@ assert_xc_settled
 for id in xc-paid xc-refund; do
 	assert_eq 0 "$(order_field $id errors)" "$id: errors"
 done
+assert_eq "toss-sim client" \
+    "$(jq -r 'select(.orderId != null) | .client' "$SIM_LOG" | sort -u)" \
+    "the client certificate of the requests that reached the API"
 pass

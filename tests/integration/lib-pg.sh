@@ -1,17 +1,30 @@
 # A throwaway PostgreSQL server for one test: initdb and pg_ctl in $T/pg,
-# listening on a unix socket in that directory only, stopped (immediately)
-# and removed with $T at exit. As root, the server runs as the postgres
-# user (initdb refuses root). Source it after lib.sh; then pg_start.
-# Skips (77) only when the server binaries are not installed.
+# listening on a unix socket in that directory only (PG_TCP=1: also on
+# 127.0.0.1), stopped (immediately) and removed with $T at exit. As root,
+# the server runs as the postgres user (initdb refuses root). Source it
+# after lib.sh; then pg_start. Skips (77) only when the server binaries are
+# not installed.
 
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 PG_DIR=
 PG_URL=
 PG_AS=
+PG_PORT=5432
+PG_SOCKET=
+PG_TCP_URL=
 
 # pg_start: a fresh cluster with a database "reconciled" owned by the
-# superuser "reconciled" (trust on the socket). Sets PG_URL, which carries
-# PG_PASSWORD: the server ignores it, and nothing may log it.
+# superuser "reconciled" (trust on the socket, and on 127.0.0.1). Sets
+# PG_URL (the unix socket), which carries PG_PASSWORD: the server ignores
+# it, and nothing may log it. Sets PG_SOCKET, the socket's path (a target
+# for tests/integration/pg-proxy.py).
+# With PG_TCP=1 the server also listens on 127.0.0.1 on a free port: sets
+# PG_PORT to it (the socket's name carries the same number, and PG_URL
+# names it) and PG_TCP_URL, the same database over TCP (with the password
+# too). Without it, PG_PORT is 5432, PG_TCP_URL is empty and PG_URL is the
+# same as before PG_TCP existed.
+# PG_FSYNC=on: the server flushes its WAL at each commit as a production
+# server does (benchmarks); the default, off, spares the tests the waits.
 pg_start()
 {
 	[ -x "$PG_BIN/initdb" ] && [ -x "$PG_BIN/pg_ctl" ] &&
@@ -33,11 +46,17 @@ pg_start()
 		cat "$PG_DIR/initdb.log" >&2
 		fail "initdb failed"
 	}
+	_pg_listen=
+	if [ "${PG_TCP:-0}" = 1 ]; then
+		PG_PORT=$(_pg_free_port)
+		_pg_listen=127.0.0.1
+	fi
 	# Commit timestamps: the event-order test compares them with the ids.
 	cat >>"$PG_DIR/data/postgresql.conf" <<EOF
-listen_addresses = ''
+listen_addresses = '$_pg_listen'
+port = $PG_PORT
 unix_socket_directories = '$PG_DIR'
-fsync = off
+fsync = ${PG_FSYNC:-off}
 track_commit_timestamp = on
 max_connections = 40
 EOF
@@ -49,7 +68,23 @@ EOF
 	}
 	pg_sql postgres "CREATE DATABASE reconciled" >/dev/null
 	PG_PASSWORD=not-logged-$$
-	PG_URL="postgresql://reconciled:$PG_PASSWORD@/reconciled?host=$PG_DIR"
+	PG_SOCKET=$PG_DIR/.s.PGSQL.$PG_PORT
+	if [ "${PG_TCP:-0}" = 1 ]; then
+		PG_URL="postgresql://reconciled:$PG_PASSWORD@/reconciled?host=$PG_DIR&port=$PG_PORT"
+		PG_TCP_URL="postgresql://reconciled:$PG_PASSWORD@127.0.0.1:$PG_PORT/reconciled"
+	else
+		PG_URL="postgresql://reconciled:$PG_PASSWORD@/reconciled?host=$PG_DIR"
+	fi
+}
+
+# _pg_free_port: a free loopback port for the server (the kernel picks it;
+# the server binds it a moment later).
+_pg_free_port()
+{
+	python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
 }
 
 # pg_stop: stops the server at once if it runs (at exit; a test may call
@@ -74,7 +109,7 @@ pg_restart()
 pg_sql()
 {
 	"$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -A -t -F '	' \
-	    -h "$PG_DIR" -U reconciled -d "$1" -c "$2"
+	    -h "$PG_DIR" -p "$PG_PORT" -U reconciled -d "$1" -c "$2"
 }
 
 # assert_no_password FILE...: none of the files holds PG_PASSWORD.

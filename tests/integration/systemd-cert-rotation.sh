@@ -81,6 +81,14 @@ assert_eq 1 "$(log_count 'error: ')" "error lines (the refused reload only)"
 gap=$(jq -r .t "$SIM_LOG" | sort -n |
     awk 'NR > 1 && $1 - p > m { m = $1 - p } { p = $1 } END { print m + 0 }')
 assert_le 1500 "$gap" "longest ms without a request (backoff_max 1s)"
+# The simulator logs the CN of the certificate each request came with: only
+# the two pairs, and from a second after the reload only the new one.
+assert_eq "toss-sim client
+toss-sim client expiring soon" "$(jq -r .client "$SIM_LOG" | sort -u)" \
+    "client certificates the requests came with"
+assert_eq "toss-sim client expiring soon" \
+    "$(jq -r "select(.t > $hup_start + 1000) | .client" "$SIM_LOG" | sort -u)" \
+    "the client certificate of the requests a second after the reload"
 assert_eq $N "$(event_count grant)" "grant events"
 assert_eq $N "$(event_count)" "events"
 assert_events_unique

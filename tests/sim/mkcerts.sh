@@ -1,7 +1,8 @@
 #!/bin/sh
 # Makes the throw-away PKI that toss-sim and the integration tests use: a test
-# CA, a server certificate for 127.0.0.1/localhost, client certificates (valid,
-# expired, expiring soon) and a second, unrelated CA with its own client.
+# CA, a server certificate for 127.0.0.1/localhost, client certificates (two
+# valid ones with distinct names, expired, expiring soon) and a second,
+# unrelated CA with its own client.
 #
 # usage: mkcerts.sh DIR        (openssl from $OPENSSL, else from PATH)
 #
@@ -24,6 +25,7 @@ command -v "$OPENSSL" >/dev/null 2>&1 || {
 }
 
 files="ca.crt ca.key server.crt server.key client.crt client.key
+client-b.crt client-b.key
 other-ca.crt other-ca.key other-client.crt other-client.key
 expired-client.crt expired-client.key soon-client.crt soon-client.key"
 
@@ -111,6 +113,8 @@ leaf() {
 ca ca "toss-sim test CA"
 leaf server localhost ca server_ext 825 eckey
 leaf client "toss-sim client" ca client_ext 397 rsakey
+# A second instance's certificate: the simulator's log tells the two apart by CN.
+leaf client-b "toss-sim client b" ca client_ext 397 rsakey
 leaf soon-client "toss-sim client expiring soon" ca client_ext 10 rsakey
 ca other-ca "toss-sim unrelated CA"
 leaf other-client "toss-sim client of another CA" other-ca client_ext 397 rsakey

@@ -1115,20 +1115,87 @@ reply_fault(struct sim_reply *r, enum sim_fault f, const struct sim_ask *a,
  * Request log and deferred answers.
  */
 
+/*
+ * The common name of the verified client certificate on ssl, as UTF-8, into
+ * buf; NULL when there is none (no connection, a handshake refused before
+ * the certificate was accepted, no CN, a CN that does not fit).
+ */
+static const char *
+peer_cn(const SSL *ssl, char *buf, size_t len)
+{
+	const X509		*x;
+	const X509_NAME		*name;
+	const X509_NAME_ENTRY	*e;
+	unsigned char		*utf8;
+	int			 i, n;
+
+	if (ssl == NULL)
+		return NULL;
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+	x = SSL_get0_peer_certificate(ssl);
+#else
+	{
+		X509	*p;
+
+		/* The session keeps its reference: x stays valid. */
+		if ((p = SSL_get_peer_certificate(ssl)) != NULL)
+			X509_free(p);
+		x = p;
+	}
+#endif
+	if (x == NULL || (name = X509_get_subject_name(x)) == NULL ||
+	    (i = X509_NAME_get_index_by_NID(name, NID_commonName, -1)) < 0 ||
+	    (e = X509_NAME_get_entry(name, i)) == NULL ||
+	    (n = ASN1_STRING_to_UTF8(&utf8,
+	    X509_NAME_ENTRY_get_data(e))) < 0)
+		return NULL;
+	if ((size_t)n >= len || memchr(utf8, '\0', (size_t)n) != NULL) {
+		OPENSSL_free(utf8);
+		return NULL;
+	}
+	memcpy(buf, utf8, (size_t)n);
+	buf[n] = '\0';
+	OPENSSL_free(utf8);
+	return buf;
+}
+
+/* The SSL of the connection req came on, or NULL. */
+static const SSL *
+req_ssl(struct evhttp_request *req)
+{
+	struct evhttp_connection	*evcon;
+	struct bufferevent		*bev;
+
+	if (req == NULL ||
+	    (evcon = evhttp_request_get_connection(req)) == NULL ||
+	    (bev = evhttp_connection_get_bufferevent(evcon)) == NULL)
+		return NULL;
+	return bufferevent_openssl_get_ssl(bev);
+}
+
+/*
+ * One log line. ssl is the connection's (NULL when there is none): its
+ * client certificate's CN is the line's "client".
+ */
 static void
-log_request(int64_t t, const char *order_id, const char *user_key,
-    const char *outcome, int http, const char *detail)
+log_request(int64_t t, const SSL *ssl, const char *order_id,
+    const char *user_key, const char *outcome, int http, const char *detail)
 {
 	struct json_object	*o;
+	const char		*cn;
+	char			 cnbuf[256];
 
 	if (sim.log == NULL)
 		return;
+	cn = peer_cn(ssl, cnbuf, sizeof cnbuf);
 	o = json_object_new_object();
 	json_object_object_add(o, "t", json_object_new_int64(t));
 	json_object_object_add(o, "orderId",
 	    order_id != NULL ? json_object_new_string(order_id) : NULL);
 	json_object_object_add(o, "userKey",
 	    user_key != NULL ? json_object_new_string(user_key) : NULL);
+	json_object_object_add(o, "client",
+	    cn != NULL ? json_object_new_string(cn) : NULL);
 	json_object_object_add(o, "outcome", json_object_new_string(outcome));
 	json_object_object_add(o, "http", json_object_new_int(http));
 	if (detail != NULL)
@@ -1444,6 +1511,7 @@ request_cb(struct evhttp_request *req, void *arg)
 	const struct evhttp_uri	*uri = evhttp_request_get_evhttp_uri(req);
 	struct evkeyvalq	*in = evhttp_request_get_input_headers(req);
 	const char		*path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+	const SSL		*ssl = req_ssl(req);
 	struct sim_reply	 r;
 	struct sim_ask		 a;
 	enum sim_fault		 f = FAULT_NONE;
@@ -1459,7 +1527,7 @@ request_cb(struct evhttp_request *req, void *arg)
 		reply_init(&r, 404);
 		r.content_type = "text/plain";
 		evbuffer_add_printf(r.body, "404 Not Found\n");
-		log_request(wall, NULL, a.user_key, "http:404", 404, NULL);
+		log_request(wall, ssl, NULL, a.user_key, "http:404", 404, NULL);
 		dispatch(req, &r);
 		return;
 	}
@@ -1468,13 +1536,13 @@ request_cb(struct evhttp_request *req, void *arg)
 		r.content_type = "text/plain";
 		r.allow_post = 1;
 		evbuffer_add_printf(r.body, "405 Method Not Allowed\n");
-		log_request(wall, NULL, a.user_key, "http:405", 405, NULL);
+		log_request(wall, ssl, NULL, a.user_key, "http:405", 405, NULL);
 		dispatch(req, &r);
 		return;
 	}
 	if (body_order_id(req, id, sizeof id) == -1) {
 		reply_fail(&r, 400, "INVALID_PARAMETER");
-		log_request(wall, NULL, a.user_key, "fail:INVALID_PARAMETER",
+		log_request(wall, ssl, NULL, a.user_key, "fail:INVALID_PARAMETER",
 		    400, NULL);
 		dispatch(req, &r);
 		return;
@@ -1482,7 +1550,7 @@ request_cb(struct evhttp_request *req, void *arg)
 	a.order_id = id;
 	if (a.user_key == NULL || a.user_key[0] == '\0') {
 		reply_fail(&r, 400, "USER_KEY_MISSING");
-		log_request(wall, id, a.user_key, "fail:USER_KEY_MISSING", 400,
+		log_request(wall, ssl, id, a.user_key, "fail:USER_KEY_MISSING", 400,
 		    NULL);
 		dispatch(req, &r);
 		return;
@@ -1491,7 +1559,7 @@ request_cb(struct evhttp_request *req, void *arg)
 	if (a.spec != NULL && a.spec->user_key != NULL &&
 	    strcmp(a.spec->user_key, a.user_key) != 0) {
 		reply_fail(&r, 400, "USER_KEY_MISMATCH");
-		log_request(wall, id, a.user_key, "fail:USER_KEY_MISMATCH", 400,
+		log_request(wall, ssl, id, a.user_key, "fail:USER_KEY_MISMATCH", 400,
 		    NULL);
 		dispatch(req, &r);
 		return;
@@ -1523,7 +1591,7 @@ request_cb(struct evhttp_request *req, void *arg)
 		snprintf(outcome, sizeof outcome, "status:%.100s",
 		    a.step != NULL ? a.step->status : "NOT_FOUND");
 	}
-	log_request(wall, id, a.user_key, outcome,
+	log_request(wall, ssl, id, a.user_key, outcome,
 	    r.act == ACT_RESET || r.act == ACT_STALL ? 0 : r.code, NULL);
 	dispatch(req, &r);
 }
@@ -1588,7 +1656,7 @@ tls_info_cb(const SSL *ssl, int where, int ret)
 	snprintf(detail, sizeof detail, "%s%s%s", alert, why != NULL ? ": " : "",
 	    why != NULL ? why : "");
 	warnx_("TLS handshake refused: %s", detail);
-	log_request(clock_ms(CLOCK_REALTIME), NULL, NULL, "tls:refused", 0,
+	log_request(clock_ms(CLOCK_REALTIME), ssl, NULL, NULL, "tls:refused", 0,
 	    detail);
 }
 
@@ -1736,7 +1804,8 @@ stall_accept(struct evconnlistener *l, evutil_socket_t fd,
 		fatalx_("cannot watch a connection");
 	TAILQ_INSERT_TAIL(&sim.stalls, s, entry);
 	sim.nrequests++;
-	log_request(clock_ms(CLOCK_REALTIME), NULL, NULL, "tls:stall", 0, NULL);
+	log_request(clock_ms(CLOCK_REALTIME), NULL, NULL, NULL, "tls:stall", 0,
+	    NULL);
 }
 
 static int
