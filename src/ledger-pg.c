@@ -557,6 +557,41 @@ pg_usable(struct ledger *l)
 	return -1;
 }
 
+/* 1 when a statement now would start outside any transaction. */
+static int
+pg_idle(struct ledger *l)
+{
+	return !l->in_tx && !pg(l)->in_write && pg(l)->conn != NULL &&
+	    PQtransactionStatus(pg(l)->conn) == PQTRANS_IDLE;
+}
+
+/* The first statement of a call outside any transaction found the
+ * connection dead (the server restarted, or ended the session, since the
+ * last call): nothing of the call has happened, so it connects again at
+ * once and the statement is sent again. 1 when connected again. A
+ * connection dropped for giving no answer is not retried at once. */
+static int
+pg_revive(struct ledger *l, int was_idle)
+{
+	struct pg_ledger	*q = pg(l);
+	char			*err = NULL;
+
+	if (!was_idle || q->conn == NULL ||
+	    PQstatus(q->conn) != CONNECTION_BAD)
+		return 0;
+	if (pg_connect(l) == 0 && pg_session(l, &err) == 0) {
+		log_info("ledger: %s: connected again", l->where);
+		q->retry_at = 0;
+		return 1;
+	}
+	q->retry_at = util_now_ms() + PG_RETRY_MS;
+	if (err == NULL)
+		err = xasprintf("%s: cannot connect: %s", l->where, q->why);
+	log_warnx("ledger: %s", err);
+	free(err);
+	return 0;
+}
+
 /* Runs a kept statement. Returns its result (caller clears) when it
  * succeeded, NULL (error kept) otherwise. Frees the parameters. */
 static PGresult *
@@ -565,7 +600,7 @@ pg_run(struct ledger *l, enum pg_stmt id, const char *what,
 {
 	PGresult	*res;
 	char		 name[16];
-	int		 st;
+	int		 st, was_idle;
 
 	if (pg_usable(l) == -1) {
 		if (p != NULL)
@@ -573,8 +608,13 @@ pg_run(struct ledger *l, enum pg_stmt id, const char *what,
 		return NULL;
 	}
 	(void)snprintf(name, sizeof(name), "r%d", (int)id);
+	was_idle = pg_idle(l);
 	res = pg_wait(l, PQsendQueryPrepared(pg(l)->conn, name,
 	    p != NULL ? p->n : 0, p != NULL ? p->v : NULL, NULL, NULL, 0));
+	if (res == NULL && pg_revive(l, was_idle))
+		res = pg_wait(l, PQsendQueryPrepared(pg(l)->conn, name,
+		    p != NULL ? p->n : 0, p != NULL ? p->v : NULL, NULL, NULL,
+		    0));
 	if (p != NULL)
 		p_free(p);
 	st = res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
@@ -591,11 +631,14 @@ static int
 pg_exec(struct ledger *l, const char *sql, const char *what)
 {
 	PGresult	*res;
-	int		 st;
+	int		 st, was_idle;
 
 	if (pg_usable(l) == -1)
 		return -1;
+	was_idle = pg_idle(l);
 	res = pg_wait(l, PQsendQuery(pg(l)->conn, sql));
+	if (res == NULL && pg_revive(l, was_idle))
+		res = pg_wait(l, PQsendQuery(pg(l)->conn, sql));
 	st = res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
 		pg_error(l, what, res);
