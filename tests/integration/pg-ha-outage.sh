@@ -31,8 +31,8 @@ wait_until 15 "b stands by" role_is b standby
 sleep 1.5
 
 step "the database stops under both"
-pg_stop
 t0=$(now_ms)
+pg_stop
 wait_until 10 "a steps down" grep -q 'role: standby: stepped down' "$T/daemon-a.log"
 echo "a stepped down $(($(grep 'role: standby: stepped down' "$T/daemon-a.log" |
     head -n 1 | log_ms) - t0)) ms after the stop"
