@@ -23,12 +23,15 @@
 #define LEADER_RETRY_MS		1000	/* between connection attempts */
 #define LEADER_VALUE_MAX	32
 
+#define LEADER_STR_(x)	#x
+#define LEADER_STR(x)	LEADER_STR_(x)
+
 /* The session's bounds: a partitioned leader's session ends LEADER_IDLE_MS
  * after its last statement, and with it the lock. */
 #define LEADER_SETUP_SQL \
 	"SET statement_timeout = 1000; SET lock_timeout = 1000;" \
 	" SET idle_in_transaction_session_timeout = 1000;" \
-	" SET idle_session_timeout = 5000"
+	" SET idle_session_timeout = " LEADER_STR(LEADER_IDLE_MS)
 
 /* One lock per ledger schema (and per database: advisory locks are), so
  * mini-apps that share a database each have their own leader. */

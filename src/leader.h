@@ -13,10 +13,13 @@ struct leader;
 
 /* How long a leader may act on its last good heartbeat (the time it was
  * sent). The database ends the leader's session only after
- * LEADER_IDLE_MS without a statement, and only then can a standby win:
- * the old leader has stopped LEADER_IDLE_MS - LEADER_LEASE_MS before. */
+ * LEADER_IDLE_MS without a statement, and only then can a standby win.
+ * The old leader notices at its next tick; its loop may be held up to a
+ * ledger call's bound (6 s, src/ledger-pg.c) before that tick runs, so it
+ * has stopped at the latest 2 + 6 + 0.5 s after that heartbeat, well
+ * before the 10 s are up. */
 #define LEADER_LEASE_MS		2000
-#define LEADER_IDLE_MS		5000
+#define LEADER_IDLE_MS		10000
 /* Heartbeats and lock attempts. */
 #define LEADER_TICK_MS		500
 
