@@ -173,16 +173,17 @@ poller_hash(const char *s)
 	return h & (POLLER_HASH_SIZE - 1);
 }
 
-static int
-poller_is_claimed(struct poller *p, const char *order_id)
+/* The job that holds the order's claim, or NULL. */
+static struct job *
+poller_claimed(struct poller *p, const char *order_id)
 {
 	struct job	*j;
 
 	for (j = p->claimed[poller_hash(order_id)]; j != NULL; j = j->hnext) {
 		if (strcmp(j->order.order_id, order_id) == 0)
-			return 1;
+			return j;
 	}
-	return 0;
+	return NULL;
 }
 
 static void
@@ -744,6 +745,7 @@ poller_fill(struct poller *p)
 	int			 slots, want, tokens, n, i, r, due, began;
 	enum gate_go		 go;
 	enum gate_kind		 kind;
+	struct job		*j;
 
 	if (!p->started || p->draining || p->once_finished)
 		return;
@@ -840,11 +842,17 @@ poller_fill(struct poller *p)
 			return;
 		}
 		for (i = 0; i < n; i++) {
-			if (poller_is_claimed(p, p->scratch[i].order_id)) {
+			if ((j = poller_claimed(p,
+			    p->scratch[i].order_id)) != NULL) {
 				/* Already in flight (a recheck made it due):
-				 * the answer on its way settles it. */
+				 * the answer on its way settles it. The claim
+				 * just made moved the lease, which a shared
+				 * ledger checks the answer against: the job
+				 * holds the claim now. */
 				log_debug("order %s: already being polled",
 				    p->scratch[i].order_id);
+				j->order.next_poll_at =
+				    p->scratch[i].next_poll_at;
 				continue;
 			}
 			if (poller_start_job(p, &p->scratch[i], kind) == 0)
