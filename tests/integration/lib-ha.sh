@@ -53,15 +53,23 @@ role_is()
 	[ "$(inst_role "$1")" = "$2" ]
 }
 
-# inst_post X ID USER_KEY: POST /v1/orders to X; fails unless 201.
-inst_post()
+# inst_try_post X ID USER_KEY: POST /v1/orders to X; true when it
+# answered 201 (the order is then added to $T/orders.jsonl).
+inst_try_post()
 {
 	_ha_c=$(curl -sS --max-time 10 --unix-socket "$T/$1.sock" -o "$T/post.body" \
 	    -w '%{http_code}' -H 'Content-Type: application/json' \
 	    -d "{\"orderId\":\"$2\",\"userKey\":\"$3\"}" \
 	    http://localhost/v1/orders) || _ha_c=000
-	[ "$_ha_c" = 201 ] || fail "POST /v1/orders $2 to $1: HTTP $_ha_c $(cat "$T/post.body" 2>/dev/null)"
+	[ "$_ha_c" = 201 ] || return 1
 	printf '{"orderId":"%s","userKey":"%s"}\n' "$2" "$3" >>"$T/orders.jsonl"
+}
+
+# inst_post X ID USER_KEY: the same; fails unless 201.
+inst_post()
+{
+	inst_try_post "$@" ||
+	    fail "POST /v1/orders $2 to $1: HTTP $_ha_c $(cat "$T/post.body" 2>/dev/null)"
 }
 
 # other X: the other instance.

@@ -45,8 +45,11 @@ done
 step "the database is back: both recover by themselves, one leads"
 pg_restart
 wait_until 20 "one instance leads" eval '[ "$(leaders)" = 1 ]'
-inst_post b c-paid-after 500001
-inst_post a c-refund-after 500002
+# A ledger connection whose reconnection failed during the outage waits
+# up to 5 s before the next try: intake answers 500 until then (clients
+# retry), and takes the order after.
+wait_until 10 "b takes intake again" inst_try_post b c-paid-after 500001
+wait_until 10 "a takes intake again" inst_try_post a c-refund-after 500002
 write_expected
 wait_settled 120
 wait_until 30 "the sinks catch up" sinks_caught_up

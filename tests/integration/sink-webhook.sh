@@ -312,7 +312,8 @@ wait_until 5 "both are delivered after SIGHUP" all_delivered
 assert_eq "410 204" "$(answers w-b-gone-1:grant)" "w-b-gone-1 after SIGHUP"
 assert_eq 204 "$(answers w-b-gone-2:grant)" "w-b-gone-2 after SIGHUP"
 code=$(curl -sS -o "$T/health" -w '%{http_code}' "$BASE/healthz") || fail "curl /healthz"
-assert_eq "200 {\"status\":\"ok\"}" "$code $(jq -c . "$T/health")" "/healthz after SIGHUP"
+assert_eq "200 {\"status\":\"ok\",\"role\":\"leader\"}" \
+    "$code $(jq -c 'del(.roleSince)' "$T/health")" "/healthz after SIGHUP"
 check $((INFLIGHT + 3))
 
 # ---------------------------------------------------------------------------
