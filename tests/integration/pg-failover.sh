@@ -2,8 +2,8 @@
 # Two instances on one PostgreSQL ledger. A few hundred orders on every
 # status path (scenarios/crash.json), a JSONL file and a webhook as sinks;
 # the leader is killed with SIGKILL at random moments and started again
-# (as the standby), while more orders arrive through both instances'
-# control APIs and reconcilectl. Each time the standby must lead within a
+# (as the standby), while more orders arrive concurrently through both
+# instances' control APIs and reconcilectl. Each time the standby must lead within a
 # few seconds (the takeover times are printed), and never do both lead. At
 # the end: every order in the state its path implies with exactly the
 # implied events (none granted twice), event ids 1..N without a gap, every
@@ -62,6 +62,35 @@ assert_eq "reconciled_leader 1" "$(grep '^reconciled_leader ' "$T/a.metrics")" \
 step "$KILLS SIGKILLs of the leader at random moments; intake through both"
 awk -v seed="$SEED" -v n="$KILLS" 'BEGIN { srand(seed);
     for (i = 0; i < n; i++) printf "%.2f\n", 0.5 + rand() * 2.5 }' >"$T/delays"
+# Intake all along, concurrently: through a's API, b's API and
+# reconcilectl, each retrying an order while its instance is down.
+intake()
+{
+	_n=1
+	while [ "$_n" -le 12 ]; do
+		_id=$2$_n
+		_t=0
+		until if [ "$1" = ctl ]; then
+			"$RECONCILECTL" -c "$CONF" add "$_id" "$3$_n" >/dev/null 2>>"$T/intake-$1.err"
+		else
+			inst_try_post "$1" "$_id" "$3$_n"
+		fi; do
+			_t=$((_t + 1))
+			[ "$_t" -lt 200 ] || { echo "$_id" >>"$T/intake.failed"; break; }
+			sleep 0.1
+		done
+		[ "$1" != ctl ] || printf '{"orderId":"%s","userKey":"%s"}\n' "$_id" "$3$_n" \
+		    >>"$T/orders.jsonl"
+		_n=$((_n + 1))
+		sleep 0.3
+	done
+}
+intake a c-purch-ia- 71000 &
+ia=$!
+intake b c-grref-ib- 72000 &
+ib=$!
+intake ctl c-err-ic- 73000 &
+ic=$!
 leader=a
 k=0
 : >"$T/takeovers"
@@ -90,6 +119,9 @@ while read -r d; do
 	leader=$standby
 done <"$T/delays"
 assert_eq "$KILLS" "$k" "kills"
+wait "$ia" "$ib" "$ic" || fail "an intake loop failed"
+assert_eq "" "$(cat "$T/intake.failed" 2>/dev/null)" "orders no instance took"
+assert_eq 36 "$(grep -c -- '-i[abc]-' "$T/orders.jsonl")" "orders taken concurrently"
 sort -n "$T/takeovers" | awk '{ a[NR] = $1 } END {
     printf "takeover after SIGKILL: %d kills, p50 %d ms, max %d ms\n", NR,
     a[int((NR + 1) / 2)], a[NR] }'
