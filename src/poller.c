@@ -1029,9 +1029,9 @@ poller_set_leading(struct poller *p, int leading)
 		evtimer_del(p->tick);
 		return;
 	}
-	/* The old leader's last requests count at Toss for a window yet;
-	 * this instance's limiter never saw them. */
-	p->lead_from = util_mono_ms() + p->rl.window_ms;
+	/* The old leader's last requests count at Toss for a window yet,
+	 * and some may still be on their way there: two windows. */
+	p->lead_from = util_mono_ms() + 2 * p->rl.window_ms;
 	poller_kick(p);
 }
 

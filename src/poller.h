@@ -54,8 +54,8 @@ void		 poller_set_config(struct poller *, const struct config *);
 void		 poller_set_shared(struct poller *,
 		    int (*lead_ok)(void *, int64_t), void *arg);
 /* This instance won (1) or lost (0) leadership. A new leader's first
- * request waits one rate-limit window: the previous leader's last ones
- * still count at Toss for that long. */
+ * request waits two rate-limit windows: the previous leader's last ones
+ * still count at Toss for one, and some may still be on their way. */
 void		 poller_set_leading(struct poller *, int leading);
 /* 1 when the poller may claim: leading, or not shared. */
 int		 poller_leading(const struct poller *);

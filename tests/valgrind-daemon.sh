@@ -149,7 +149,7 @@ assert_eq granted "$(jq -r .state "$T/control.body")" "v-paid-0101 through the c
 assert_eq 200 "$(control POST /v1/orders/v-gone-0001/recheck)" "POST recheck"
 assert_eq 200 "$(control GET /metrics)" "GET /metrics"
 assert_match '^reconciled_' "$(cat "$T/control.body")" "/metrics"
-assert_eq '200 {"status":"ok"}' "$(healthz)" "/healthz"
+assert_eq '200 {"status":"ok","role":"leader"}' "$(healthz)" "/healthz"
 
 step "SIGTERM: exit 0, valgrind finds no error and no leak"
 # valgrind's leak check takes a few seconds at exit.

@@ -97,17 +97,29 @@ inst_stop_all()
 	done
 }
 
-# assert_rate_held RATE: no one-second window of the simulator's request
-# log holds more than RATE requests (whichever instance sent them).
-assert_rate_held()
+# rate_max WINDOW_MS: the most requests the simulator's log holds in any
+# WINDOW_MS.
+rate_max()
 {
-	_ha_max=$(jq -r .t "$SIM_LOG" | sort -n | awk '{ t[NR] = $1 } END {
+	jq -r .t "$SIM_LOG" | sort -n | awk -v w="$1" '{ t[NR] = $1 } END {
 	    j = 1; m = 0
 	    for (i = 1; i <= NR; i++) {
-		while (t[i] - t[j] >= 1000) j++
+		while (t[i] - t[j] >= w) j++
 		if (i - j + 1 > m) m = i - j + 1
 	    }
-	    print m }')
-	echo "requests: $(wc -l <"$SIM_LOG" | tr -d ' '), the most in one second: $_ha_max"
-	assert_le "$1" "$_ha_max" "requests in any one second"
+	    print m }'
+}
+
+# assert_rate_held RATE: no second of the simulator's request log holds
+# more than RATE requests (whichever instance sent them). The log has the
+# time the simulator read each request, which on a loaded machine (a
+# sanitizer build beside other tests) lags the send by more than the
+# limiter's 25 ms margin now and then: the window checked is 950 ms, which
+# allows 75 ms of such lag, while two instances asking at once would put
+# up to twice RATE in it. Both figures are printed.
+assert_rate_held()
+{
+	_ha_max=$(rate_max 950)
+	echo "requests: $(wc -l <"$SIM_LOG" | tr -d ' '), the most in one second: $(rate_max 1000), in 950 ms: $_ha_max"
+	assert_le "$1" "$_ha_max" "requests in any 950 ms"
 }
