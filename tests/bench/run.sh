@@ -4,9 +4,12 @@
 # then repeats the summary lines. Exits 0 once the figures are printed (a
 # scenario that could not run is reported, not fatal).
 #   BENCH_SCENARIOS   which, in order (default "throughput throughput-pg
-#                     scale rate grant grant-pg import"; the -pg ones run
-#                     the same scenario with the ledger on a throwaway
-#                     PostgreSQL server, and say so when it is not installed)
+#                     scale rate grant grant-pg takeover-pg import"; the -pg
+#                     ones run with the ledger on a throwaway PostgreSQL
+#                     server, and say so when it is not installed:
+#                     throughput-pg and grant-pg the same scenario as
+#                     without -pg, takeover-pg two instances whose leader
+#                     is SIGKILLed again and again)
 #   BENCH_QUICK=1     small sizes for a smoke run (about 2 minutes)
 # Each scenario's own knobs are listed at the top of its script and in
 # BENCHMARKS.md.
@@ -18,8 +21,9 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then
 	: "${BENCH_TP_ORDERS:=10000}" "${BENCH_SCALE_SIZES:=10000 100000}"
 	: "${BENCH_RATE_RECHECKS:=10000}" "${BENCH_RATE_SECS:=20}"
 	: "${BENCH_GRANT_ORDERS:=20}" "${BENCH_IMPORT_LINES:=100000 10000}"
+	: "${BENCH_TAKEOVER_KILLS:=5}"
 	export BENCH_TP_ORDERS BENCH_SCALE_SIZES BENCH_RATE_RECHECKS \
-	    BENCH_RATE_SECS BENCH_GRANT_ORDERS
+	    BENCH_RATE_SECS BENCH_GRANT_ORDERS BENCH_TAKEOVER_KILLS
 fi
 BENCH_SUMMARY=$(mktemp "${TMPDIR:-/tmp}/reconciled-bench-summary.XXXXXX")
 export BENCH_SUMMARY
@@ -35,7 +39,7 @@ echo "$(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg);" \
     "SQLite $(sqlite3 --version 2>/dev/null | cut -d' ' -f1)"
 echo
 
-for s in ${BENCH_SCENARIOS:-throughput throughput-pg scale rate grant grant-pg import}; do
+for s in ${BENCH_SCENARIOS:-throughput throughput-pg scale rate grant grant-pg takeover-pg import}; do
 	t0=$(date +%s)
 	st=0
 	case $s in
@@ -44,6 +48,8 @@ for s in ${BENCH_SCENARIOS:-throughput throughput-pg scale rate grant grant-pg i
 	throughput-pg|grant-pg)
 		LEDGER_BACKEND=pg sh "$top_srcdir/tests/bench/bench-${s%-pg}.sh" ||
 		    st=$? ;;
+	takeover-pg)
+		sh "$top_srcdir/tests/bench/bench-takeover.sh" || st=$? ;;
 	import)
 		echo "== import: reconcilectl import (tests/bench/import-bench.sh)"
 		sh "$top_srcdir/tests/bench/import-bench.sh" ${BENCH_IMPORT_LINES:-} \
@@ -57,7 +63,7 @@ for s in ${BENCH_SCENARIOS:-throughput throughput-pg scale rate grant grant-pg i
 		echo ;;
 	*)
 		echo "unknown scenario \"$s\" (throughput throughput-pg scale rate" \
-		    "grant grant-pg import)" >&2
+		    "grant grant-pg takeover-pg import)" >&2
 		st=64 ;;
 	esac
 	[ "$st" = 0 ] || echo "SUMMARY $s: did not complete (exit $st)" | tee -a "$BENCH_SUMMARY"
