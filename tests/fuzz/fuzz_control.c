@@ -526,8 +526,9 @@ check_answers(const char *buf, size_t len, int full, int *n401, int *nother)
 		}
 		v = answer_header(buf + pos - hlen - 4, hlen, "Content-Type",
 		    &vlen);
-		/* The daemon answers JSON, but /metrics; evhttp's own answers
-		 * to what it will not take (400, 413, 417, 501...) are HTML. */
+		/* The daemon answers JSON, but /metrics and the console's
+		 * page (/ui/, HTML with 200); evhttp's own answers to what it
+		 * will not take (400, 413, 417, 501...) are HTML. */
 		CHECK(v != NULL);
 		if (vlen >= 16 && strncmp(v, "application/json", 16) == 0)
 			check_json_body(code, buf + pos, blen);
@@ -535,7 +536,8 @@ check_answers(const char *buf, size_t len, int full, int *n401, int *nother)
 			CHECK(code == 200);
 		else {
 			CHECK(vlen >= 9 && strncmp(v, "text/html", 9) == 0);
-			CHECK((code >= 400 && code <= 499) || code == 501);
+			CHECK(code == 200 || (code >= 400 && code <= 499) ||
+			    code == 501);
 		}
 		pos += blen;
 	}
