@@ -60,7 +60,7 @@ inst_try_post()
 	_ha_c=$(curl -sS --max-time 10 --unix-socket "$T/$1.sock" -o "$T/post.body" \
 	    -w '%{http_code}' -H 'Content-Type: application/json' \
 	    -d "{\"orderId\":\"$2\",\"userKey\":\"$3\"}" \
-	    http://localhost/v1/orders) || _ha_c=000
+	    http://localhost/v1/orders 2>>"$T/post.err") || _ha_c=000
 	[ "$_ha_c" = 201 ] || return 1
 	printf '{"orderId":"%s","userKey":"%s"}\n' "$2" "$3" >>"$T/orders.jsonl"
 }
