@@ -474,6 +474,24 @@ check_json_body(int code, const char *body, size_t len)
 	free(copy);
 }
 
+/* Whether a Content-Type value (not NUL-terminated) names one of the fixed
+ * documents the daemon serves. */
+static int
+is_document_type(const char *v, size_t vlen)
+{
+	static const char *const types[] = { "text/plain", "application/yaml",
+	    "text/css", "text/javascript", "image/svg+xml" };
+	size_t	 i, n;
+
+	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		n = strlen(types[i]);
+		if (vlen >= n && strncmp(v, types[i], n) == 0 &&
+		    (vlen == n || v[n] == ';'))
+			return 1;
+	}
+	return 0;
+}
+
 /*
  * Walks the answers in buf[len] (whole unless the buffer filled up): each a
  * status line, headers and a body of its Content-Length, or to the end
@@ -526,13 +544,15 @@ check_answers(const char *buf, size_t len, int full, int *n401, int *nother)
 		}
 		v = answer_header(buf + pos - hlen - 4, hlen, "Content-Type",
 		    &vlen);
-		/* The daemon answers JSON, but /metrics and the console's
-		 * page (/ui/, HTML with 200); evhttp's own answers to what it
-		 * will not take (400, 413, 417, 501...) are HTML. */
+		/* The daemon answers JSON, but for its fixed documents, all
+		 * with 200: /metrics (text/plain), /v1/openapi.yaml and the
+		 * console's files under /ui/ (HTML, CSS, JavaScript, SVG).
+		 * evhttp's own answers to what it will not take (400, 413,
+		 * 417, 501...) are HTML. */
 		CHECK(v != NULL);
 		if (vlen >= 16 && strncmp(v, "application/json", 16) == 0)
 			check_json_body(code, buf + pos, blen);
-		else if (vlen >= 10 && strncmp(v, "text/plain", 10) == 0)
+		else if (is_document_type(v, vlen))
 			CHECK(code == 200);
 		else {
 			CHECK(vlen >= 9 && strncmp(v, "text/html", 9) == 0);
