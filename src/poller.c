@@ -91,6 +91,7 @@ struct poller {
 	void			*lead_arg;
 	int			 leading;
 	int64_t			 lead_from;
+	int			 lead_claiming;	/* lead_from passed */
 	int			 draining;
 	int			 drain_called;
 	void			 (*drain_done)(void *);
@@ -772,6 +773,11 @@ poller_fill(struct poller *p)
 			poller_arm(p, p->lead_from - mono);
 			return;
 		}
+		if (!p->lead_claiming) {
+			p->lead_claiming = 1;
+			log_info("poller: claiming orders (the previous"
+			    " leader's requests have left the rate window)");
+		}
 	}
 	p->rate_blocked = 0;
 	if ((go = gate_admit(&p->gate, mono, &wait, &began)) ==
@@ -1020,6 +1026,8 @@ poller_set_shared(struct poller *p, int (*lead_ok)(void *, int64_t),
 void
 poller_set_leading(struct poller *p, int leading)
 {
+	int64_t	 hold;
+
 	if (p->lead_ok == NULL || p->leading == leading)
 		return;
 	p->leading = leading;
@@ -1030,8 +1038,12 @@ poller_set_leading(struct poller *p, int leading)
 		return;
 	}
 	/* The old leader's last requests count at Toss for a window yet,
-	 * and some may still be on their way there: two windows. */
-	p->lead_from = util_mono_ms() + 2 * p->rl.window_ms;
+	 * and some may still be on their way there: two windows. Without
+	 * a configured limit there is no budget to keep. */
+	hold = p->rl.cap > 0 ? 2 * p->rl.window_ms : 0;
+	p->lead_from = util_mono_ms() + hold;
+	p->lead_claiming = 0;
+	log_debug("poller: leading; first claim in %lld ms", (long long)hold);
 	poller_kick(p);
 }
 
