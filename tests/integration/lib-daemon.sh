@@ -220,6 +220,8 @@ start_daemon()
 {
 	[ -z "$DAEMON_PID" ] || fail "start_daemon: a daemon already runs"
 	_ld_mark=$(grep -c 'polling ' "$DAEMON_LOG" 2>/dev/null || true)
+	_ld_claims=$(grep -c 'info: poller: claiming orders' "$DAEMON_LOG" \
+	    2>/dev/null || true)
 	"$RECONCILED" -c "$CONF" ${DAEMON_VERBOSE--v} "$@" >>"$DAEMON_LOG" 2>&1 &
 	DAEMON_PID=$!
 	_ld_deadline=$(($(now_ms) + 10000))
@@ -238,6 +240,17 @@ start_daemon()
 		    fail "reconciled did not start polling within 10 s"
 		sleep 0.05
 	done
+}
+
+# wait_claiming: on a PostgreSQL ledger, waits until the daemon started by
+# start_daemon leads and claims orders (it leads, then waits two rate
+# windows for a previous leader's requests); an SQLite daemon claims at once.
+# Tests whose timings count from an order's addedAt add their orders after.
+wait_claiming()
+{
+	[ "$LEDGER_BACKEND" = pg ] || return 0
+	wait_until 20 "the daemon leads and claims orders" eval \
+	    '[ "$(grep -c "info: poller: claiming orders" "$DAEMON_LOG")" -gt "${_ld_claims:-0}" ]'
 }
 
 # wait_daemon TIMEOUT_S: waits for the daemon to exit by itself; returns
@@ -287,6 +300,8 @@ wait_until()
 	until "$@" >/dev/null 2>&1; do
 		if [ "$(now_ms)" -ge "$_ld_wdeadline" ]; then
 			DUMP_LINES=${DUMP_LINES:-60} dump_logs
+			# WAIT_SHOW: shell code showing what the wait saw.
+			[ -z "${WAIT_SHOW:-}" ] || eval "$WAIT_SHOW" >&2
 			fail "timed out after ${_ld_wt}s waiting until: $_ld_wdesc"
 		fi
 		sleep 0.1

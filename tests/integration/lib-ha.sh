@@ -84,10 +84,13 @@ leaders()
 	echo "$(inst_role a) $(inst_role b)" | tr ' ' '\n' | grep -c '^leader$'
 }
 
-# inst_stop_all: SIGTERM to each running instance; each must exit 0.
+# inst_stop_all: SIGTERM to each running instance, the leader last (so that
+# no standby takes over on the way out); each must exit 0.
 inst_stop_all()
 {
-	for _ha_x in a b; do
+	_ha_order="a b"
+	! role_is a leader || _ha_order="b a"
+	for _ha_x in $_ha_order; do
 		_ha_p=$(inst_pid "$_ha_x")
 		[ -n "$_ha_p" ] || continue
 		kill -TERM "$_ha_p"

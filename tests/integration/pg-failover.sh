@@ -131,14 +131,15 @@ step "run until everything settles and both sinks have caught up"
 write_expected
 wait_settled 150
 wait_until 30 "the sinks catch up" sinks_caught_up
+# Counted before the stop: the standby takes over when the leader stops.
+assert_eq "$KILLS" "$(grep -c 'info: role: leader' "$T/daemon-a.log" "$T/daemon-b.log" |
+    awk -F: '{ n += $2 } END { print n - 1 }')" "leaderships won after the first"
 inst_stop_all
 
 step "exact states and events, ids without a gap, every event in both sinks"
 assert_run_sound "$T/events.jsonl"
 assert_eq true "$(events_json | jq -s '[.[].id] == [range(1; length + 1)]')" \
     "event ids are 1..N in the feed"
-assert_eq "$KILLS" "$(grep -c 'info: role: leader' "$T/daemon-a.log" "$T/daemon-b.log" |
-    awk -F: '{ n += $2 } END { print n - 1 }')" "leaderships won after the first"
 
 step "no one-second window above $RATE requests at the simulator"
 assert_rate_held "$RATE"

@@ -235,6 +235,7 @@ check_events "$OUT"
 # ---------------------------------------------------------------------------
 step "examples/pull-events.sh reads the same events through GET /v1/events"
 start_daemon
+wait_claiming
 wait_until 5 "the control API answers" \
     eval '[ "$(curl -s -o /dev/null -w "%{http_code}" -H "Authorization: Bearer $TOKEN" "$BASE/healthz")" = 200 ]'
 jq -c . "$T/ev.jsonl" >"$T/ev.norm"
