@@ -775,8 +775,7 @@ poller_fill(struct poller *p)
 		}
 		if (!p->lead_claiming) {
 			p->lead_claiming = 1;
-			log_info("poller: claiming orders (the previous"
-			    " leader's requests have left the rate window)");
+			log_info("poller: claiming orders as the leader");
 		}
 	}
 	p->rate_blocked = 0;

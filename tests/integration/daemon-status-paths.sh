@@ -17,8 +17,8 @@ write_daemon_config
 
 # The grace and give_up_after count from each order's addedAt and the
 # simulator's timelines from its first request: the orders come in while
-# the daemon already claims (on PostgreSQL it leads first, then waits two
-# rate windows), so their first requests follow within a tick.
+# the daemon already claims (on PostgreSQL it must win the election first),
+# so their first requests follow within a tick.
 step "start the daemon, then import one order per status path"
 start_daemon
 wait_claiming

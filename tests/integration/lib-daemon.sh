@@ -220,8 +220,7 @@ start_daemon()
 {
 	[ -z "$DAEMON_PID" ] || fail "start_daemon: a daemon already runs"
 	_ld_mark=$(grep -c 'polling ' "$DAEMON_LOG" 2>/dev/null || true)
-	_ld_claims=$(grep -c 'info: poller: claiming orders' "$DAEMON_LOG" \
-	    2>/dev/null || true)
+	_ld_claims=$(log_count 'info: poller: claiming orders' 2>/dev/null)
 	"$RECONCILED" -c "$CONF" ${DAEMON_VERBOSE--v} "$@" >>"$DAEMON_LOG" 2>&1 &
 	DAEMON_PID=$!
 	_ld_deadline=$(($(now_ms) + 10000))
@@ -243,14 +242,15 @@ start_daemon()
 }
 
 # wait_claiming: on a PostgreSQL ledger, waits until the daemon started by
-# start_daemon leads and claims orders (it leads, then waits two rate
-# windows for a previous leader's requests); an SQLite daemon claims at once.
-# Tests whose timings count from an order's addedAt add their orders after.
+# start_daemon leads and claims orders (it wins the election first, then,
+# with a rate limit, waits two windows for a previous leader's requests); an
+# SQLite daemon claims at once. Tests whose timings count from an order's
+# addedAt add their orders after.
 wait_claiming()
 {
 	[ "$LEDGER_BACKEND" = pg ] || return 0
 	wait_until 20 "the daemon leads and claims orders" eval \
-	    '[ "$(grep -c "info: poller: claiming orders" "$DAEMON_LOG")" -gt "${_ld_claims:-0}" ]'
+	    '[ "$(log_count "info: poller: claiming orders")" -gt "${_ld_claims:-0}" ]'
 }
 
 # wait_daemon TIMEOUT_S: waits for the daemon to exit by itself; returns
